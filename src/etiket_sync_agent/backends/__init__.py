@@ -1,0 +1,1 @@
+"""Built-in backends, one subpackage each, registered through our own entry points."""

@@ -1,0 +1,1 @@
+"""The ``etiket-sync`` command line: parses, calls one service function, renders."""

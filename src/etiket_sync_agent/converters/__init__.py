@@ -1,0 +1,1 @@
+"""Built-in file converters, registered through our own entry points."""

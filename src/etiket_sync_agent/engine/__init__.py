@@ -1,0 +1,1 @@
+"""The sync engine: discovery, scheduling and workers. Independent of the CLI."""

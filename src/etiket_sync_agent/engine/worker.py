@@ -1,0 +1,98 @@
+"""Synchronize one item: run the backend, record the attempt, decide what comes next."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from etiket_sync_agent.engine.events import ItemFinished, ItemStarted, Reporter
+from etiket_sync_agent.engine.settings import EngineSettings
+from etiket_sync_agent.engine.source_runtime import SourceRuntime
+from etiket_sync_agent.errors import error_line
+from etiket_sync_agent.plugins.context import SyncContext
+from etiket_sync_agent.plugins.items import ItemStatus
+from etiket_sync_agent.plugins.record import SyncRecord
+from etiket_sync_agent.state import repository as repo
+from etiket_sync_agent.state.models import Item
+
+logger = logging.getLogger(__name__)
+
+
+def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: Reporter) -> str:
+    """Attempt ``item`` once (a live pass for live items). Returns its new status."""
+    db = rt.runtime.state
+    backend = rt.backend
+    live = item.status == ItemStatus.LIVE.value
+    sync_item_ = rt.to_sync_item(item)
+    if live:
+        try:
+            live = backend.check_live_dataset(sync_item_)
+        except Exception as exc:  # noqa: BLE001 - treat as finished; the normal sync decides
+            logger.warning("check_live_dataset failed for %s: %s", item.identifier, exc)
+            live = False
+    mode = "live" if live else "normal"
+    record = SyncRecord(mode=mode)
+    report(ItemStarted(rt.name, item.identifier, mode))
+    t0 = time.perf_counter()
+
+    def adopt_uuid(new_uuid: str) -> None:
+        repo.save_item(db, item.id, dataset_uuid=new_uuid)
+
+    ctx = SyncContext(
+        sync_item_,
+        rt.runtime.store,
+        record,
+        converter_lookup=rt.runtime.registry.converter,
+        on_dataset_uuid=adopt_uuid,
+    )
+    now = datetime.now(timezone.utc)
+    try:
+        rt.ensure_scope(sync_item_.scope)
+        if live:
+            backend.sync_dataset_live(sync_item_, ctx)
+        else:
+            backend.sync_dataset_normal(sync_item_, ctx)
+    except Exception as exc:  # noqa: BLE001 - one bad item never stops the loop
+        record.fail(exc)
+        attempts = item.attempts + 1
+        retryable = getattr(exc, "retryable", True)
+        nxt = settings.retry.next_retry(attempts, now, retryable)
+        error = error_line(exc)
+        if nxt is None:
+            error += f" [gave up after {attempts} attempt(s); `etiket-sync retry {rt.name}`]"
+        repo.append_record(
+            db,
+            item.id,
+            record.to_dict(),
+            status=ItemStatus.FAILED.value,
+            attempts=attempts,
+            next_retry=nxt,
+            last_error=error,
+        )
+        repo.log_error(db, f"{item.identifier}: {error}", source_id=rt.source_id, item_id=item.id)
+        logger.warning("source %s item %s failed: %s", rt.name, item.identifier, error)
+        report(ItemFinished(rt.name, item.identifier, "failed", error, time.perf_counter() - t0))
+        return ItemStatus.FAILED.value
+    record.outcome = "ok"
+    if live:
+        repo.append_record(db, item.id, record.to_dict(), status=ItemStatus.LIVE.value)
+        status = ItemStatus.LIVE.value
+    else:
+        repo.append_record(
+            db,
+            item.id,
+            record.to_dict(),
+            status=ItemStatus.SYNCHRONIZED.value,
+            attempts=0,
+            next_retry=None,
+            last_error=None,
+            synced_fingerprint=item.fingerprint,
+            sync_count=item.sync_count + 1,
+            last_sync=now,
+        )
+        status = ItemStatus.SYNCHRONIZED.value
+    seconds = time.perf_counter() - t0
+    logger.info("source %s item %s: %s (%.2f s)", rt.name, item.identifier, status, seconds)
+    report(ItemFinished(rt.name, item.identifier, status, None, seconds))
+    return status

@@ -1,0 +1,72 @@
+"""The one exception tree of the agent.
+
+Everything a user can cause derives from :class:`EtiketSyncError` and carries a ``hint``
+telling them what to do next. The CLI turns these into one red line and an exit code
+(see ``cli/app.py``); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+def error_line(exc: BaseException) -> str:
+    """One line describing ``exc`` for status displays (with the hint, if any)."""
+    if isinstance(exc, EtiketSyncError):
+        return exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+class EtiketSyncError(Exception):
+    """A problem the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(EtiketSyncError):
+    """A source configuration (or CLI argument) is invalid. Nothing was written."""
+
+    exit_code = 2
+
+
+class NotFoundError(EtiketSyncError):
+    """A named source, item, dataset, scope or plugin does not exist."""
+
+    exit_code = 3
+
+
+class PluginError(EtiketSyncError):
+    """A plugin is not installed or failed to load."""
+
+    exit_code = 3
+
+
+class AlreadyRunningError(EtiketSyncError):
+    """Another agent process holds the single-instance lock."""
+
+    exit_code = 4
+
+
+class StateDBError(EtiketSyncError):
+    """The state database cannot be used (e.g. it is newer than this code)."""
+
+    exit_code = 5
+
+
+class StoreError(EtiketSyncError):
+    """The dataset store rejected an operation."""
+
+
+class DatasetError(EtiketSyncError):
+    """One dataset cannot be synchronized; recorded on its item, the loop goes on.
+
+    ``retryable`` tells the scheduler whether another attempt can help (a locked
+    database, a file still being written) or not (malformed metadata).
+    """
+
+    def __init__(self, message: str, hint: str | None = None, retryable: bool = True) -> None:
+        super().__init__(message, hint)
+        self.retryable = retryable

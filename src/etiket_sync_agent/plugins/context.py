@@ -1,0 +1,200 @@
+"""The store helper API backends use while synchronizing one item.
+
+A :class:`SyncContext` is created by the engine's worker for each attempt. It knows the
+item's dataset uuid and scope, writes through the store interface, and logs what it does
+into the attempt's :class:`SyncRecord`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from etiket_sync_agent.errors import DatasetError, PluginError
+from etiket_sync_agent.plugins.items import SyncItem
+from etiket_sync_agent.plugins.record import SyncRecord
+from etiket_sync_agent.store.interface import (
+    DatasetInfo,
+    DatasetSpec,
+    DatasetStore,
+    FileStatus,
+    UploadResult,
+)
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from etiket_sync_agent.plugins.converter import FileConverter
+
+logger = logging.getLogger(__name__)
+
+HDF5_NETCDF = "HDF5_NETCDF"
+
+
+class SyncContext:
+    """Everything a backend needs to write one dataset."""
+
+    def __init__(
+        self,
+        item: SyncItem,
+        store: DatasetStore,
+        record: SyncRecord,
+        *,
+        converter_lookup: Callable[[str], type[FileConverter]] | None = None,
+        on_dataset_uuid: Callable[[str], None] | None = None,
+    ) -> None:
+        self.item = item
+        self.store = store
+        self.record = record
+        self._converter_lookup = converter_lookup
+        self._on_dataset_uuid = on_dataset_uuid
+        self.dataset_uuid = item.dataset_uuid
+
+    def task(self, name: str):  # noqa: ANN201 - returns the record's context manager
+        return self.record.task(name)
+
+    def log(self, message: str) -> None:
+        self.record.log(message)
+
+    def warn(self, message: str) -> None:
+        self.record.warn(message)
+
+    # -- datasets ---------------------------------------------------------------------
+    def create_or_update_dataset(
+        self,
+        *,
+        name: str,
+        alt_uid: str | None = None,
+        description: str = "",
+        collected: datetime | None = None,
+        tags: list[str] | None = None,
+        attributes: dict[str, Any] | None = None,
+        ranking: int = 0,
+        creator: str | None = None,
+        scope: str | None = None,
+    ) -> DatasetInfo:
+        """Create the item's dataset or update its metadata (matched by uuid or alt_uid)."""
+        spec = DatasetSpec(
+            uuid=self.dataset_uuid,
+            scope=scope or self.item.scope,
+            name=name,
+            alt_uid=alt_uid,
+            description=description,
+            collected=collected,
+            tags=list(tags or []),
+            attributes=dict(attributes or {}),
+            ranking=ranking,
+            creator=creator,
+            source=self.item.source_name,
+        )
+        info = self.store.upsert_dataset(spec)
+        if info.uuid != self.dataset_uuid:
+            # the store matched an existing dataset by alt_uid: adopt its uuid
+            self.log(f"matched existing dataset {info.uuid} by alt_uid {alt_uid!r}")
+            self.dataset_uuid = info.uuid
+            if self._on_dataset_uuid:
+                self._on_dataset_uuid(info.uuid)
+        return info
+
+    # -- files ------------------------------------------------------------------------
+    def upload_file(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        file_type: str | None = None,
+        generator: str | None = None,
+        live: bool = False,
+    ) -> UploadResult:
+        """Store the file at ``path`` as ``name`` (default: its file name)."""
+        name = name or path.name
+        result = self.store.upload_file(
+            self.dataset_uuid,
+            name,
+            path,
+            filename=Path(name).name,
+            file_type=file_type or guess_file_type(path),
+            generator=generator,
+            status=FileStatus.LIVE if live else FileStatus.COMPLETE,
+        )
+        self.log(
+            f"{'stored' if result.changed else 'unchanged'} {name} v{result.version.version}"
+            f" ({result.version.size} B{', live' if live else ''})"
+        )
+        return result
+
+    def upload_xarray(
+        self,
+        ds: xr.Dataset,
+        *,
+        name: str = "measured_data.hdf5",
+        generator: str | None = None,
+        live: bool = False,
+    ) -> UploadResult:
+        """Write ``ds`` as NetCDF4/HDF5 (h5netcdf) and store it as ``name``."""
+        with self.scratch_dir() as tmp:
+            out = tmp / Path(name).name
+            write_netcdf(ds, out)
+            return self.upload_file(
+                out, name=name, file_type=HDF5_NETCDF, generator=generator, live=live
+            )
+
+    # -- converters -------------------------------------------------------------------
+    def converter(self, name: str) -> type[FileConverter]:
+        """The converter class registered as ``name`` (PluginError if not installed)."""
+        if self._converter_lookup is None:
+            raise PluginError("no converter registry available")
+        return self._converter_lookup(name)
+
+    def convert(self, converter_name: str, path: Path, output_dir: Path) -> Path:
+        """Run the registered converter ``converter_name`` on ``path``."""
+        converter_cls = self.converter(converter_name)
+        try:
+            return converter_cls().convert(path, output_dir)
+        except (ValueError, OSError) as exc:
+            raise DatasetError(
+                f"converter {converter_name!r} failed on {path.name}: {exc}", retryable=False
+            ) from exc
+
+    @contextmanager
+    def scratch_dir(self) -> Iterator[Path]:
+        tmp = Path(tempfile.mkdtemp(prefix="etiket-sync-"))
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_netcdf(ds: xr.Dataset, path: Path) -> Path:
+    """Write ``ds`` as NetCDF4/HDF5 (h5netcdf) at ``path``, atomically; see
+    :mod:`etiket_sync_agent.netcdf` for what is adjusted (attributes, multi-indexes)."""
+    from etiket_sync_agent.netcdf import write_netcdf as write  # numpy/h5py: imported lazily
+
+    return write(ds, path)
+
+
+_TYPES = {
+    ".hdf5": "HDF5",
+    ".h5": "HDF5",
+    ".nc": "NETCDF",
+    ".json": "JSON",
+    ".yaml": "YAML",
+    ".yml": "YAML",
+    ".txt": "TEXT",
+    ".csv": "CSV",
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".zip": "ZIP",
+    ".db": "SQLITE",
+}
+
+
+def guess_file_type(path: Path) -> str:
+    return _TYPES.get(path.suffix.lower(), "UNKNOWN")

@@ -1,0 +1,62 @@
+"""The item schemas exchanged between the engine and backends."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ScopeRequirement(str, enum.Enum):
+    """Whether a source of this backend needs a scope.
+
+    * ``REQUIRED``: ``add-source --scope S`` is mandatory; every dataset goes to S (or to
+      the scope mapped from the item's scope identifier).
+    * ``OPTIONAL``: a scope may be given; without it the store's ``default`` scope is used.
+    * ``DISABLED``: the backend decides the scope of each item (``NewItem.scope_identifier``,
+      mapped through the source's scope mappings); ``--scope`` is refused.
+    """
+
+    REQUIRED = "REQUIRED"
+    OPTIONAL = "OPTIONAL"
+    DISABLED = "DISABLED"
+
+
+class ItemStatus(str, enum.Enum):
+    PENDING = "pending"
+    LIVE = "live"
+    SYNCHRONIZED = "synchronized"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """A dataset found by a database backend's ``get_new_datasets``.
+
+    ``identifier`` is unique within the source and stable (a run id, a GUID, a path).
+    Higher ``priority`` is synchronized first (use e.g. a timestamp or a run number).
+    """
+
+    identifier: str
+    priority: float = 0.0
+    scope_identifier: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    """One dataset of one source, as handed to a backend's sync methods.
+
+    ``dataset_uuid`` is the store uuid the dataset must get (assigned once by the agent).
+    ``scope`` is the resolved store scope. ``path`` is the dataset folder (or file) for
+    file backends and None for database backends.
+    """
+
+    id: int
+    source_name: str
+    identifier: str
+    dataset_uuid: str
+    scope: str
+    scope_identifier: str | None = None
+    priority: float = 0.0
+    attempts: int = 0
+    path: Path | None = None

@@ -1,0 +1,1 @@
+"""What the CLI calls: one function per user action, returning plain data (no Rich)."""

@@ -1,0 +1,287 @@
+"""Queries and updates of the state database used by the engine and the services.
+
+Each function opens its own short transaction: callers never hold a session across
+a sync (other processes — the CLI — write to the same database).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+
+from etiket_sync_agent.dbtypes import utcnow
+from etiket_sync_agent.errors import NotFoundError
+from etiket_sync_agent.plugins.items import ItemStatus
+from etiket_sync_agent.state.db import StateDB
+from etiket_sync_agent.state.models import ErrorLog, Item, LoopStatus, ScopeMapping, Source
+
+MAX_RECORDS = 5
+
+
+def get_source(db: StateDB, name: str) -> Source:
+    with db.session() as s:
+        src = s.scalars(select(Source).where(Source.name == name)).one_or_none()
+        if src is None:
+            raise NotFoundError(
+                f"no source called {name!r}", hint="run `etiket-sync sources list` to see sources"
+            )
+        return src
+
+
+def list_sources(db: StateDB) -> list[Source]:
+    with db.session() as s:
+        return list(s.scalars(select(Source).order_by(Source.name)))
+
+
+def scope_mappings(db: StateDB, source_id: int) -> dict[str, str]:
+    with db.session() as s:
+        rows = s.scalars(select(ScopeMapping).where(ScopeMapping.source_id == source_id))
+        return {m.identifier: m.scope for m in rows}
+
+
+def set_source_fields(db: StateDB, source_id: int, **fields: Any) -> None:
+    with db.session() as s, s.begin():
+        s.execute(update(Source).where(Source.id == source_id).values(**fields))
+
+
+def log_error(
+    db: StateDB, message: str, *, source_id: int | None = None, item_id: int | None = None
+) -> None:
+    with db.session() as s, s.begin():
+        s.add(ErrorLog(source_id=source_id, item_id=item_id, message=message))
+
+
+# -- items -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownItem:
+    id: int
+    fingerprint: str | None
+    status: str
+
+
+def known_items(db: StateDB, source_id: int) -> dict[str, KnownItem]:
+    """identifier -> (id, fingerprint, status) of every item of the source (the manifest)."""
+    with db.session() as s:
+        rows = s.execute(
+            select(Item.identifier, Item.id, Item.fingerprint, Item.status).where(
+                Item.source_id == source_id
+            )
+        )
+        return {r[0]: KnownItem(r[1], r[2], r[3]) for r in rows}
+
+
+@dataclass(frozen=True)
+class Discovered:
+    identifier: str
+    priority: float = 0.0
+    scope_identifier: str | None = None
+    fingerprint: str | None = None
+
+
+def record_discovery(
+    db: StateDB, source_id: int, found: Iterable[Discovered], known: dict[str, KnownItem]
+) -> tuple[int, int]:
+    """Insert new items and requeue items whose fingerprint changed.
+
+    Returns (new, changed). ``known`` is updated in place so callers can keep it as
+    their in-memory manifest.
+    """
+    new_rows: list[dict[str, Any]] = []
+    changed: list[tuple[str, str | None]] = []
+    adopt: list[tuple[int, str, str]] = []
+    for d in found:
+        k = known.get(d.identifier)
+        if k is None:
+            new_rows.append(
+                {
+                    "source_id": source_id,
+                    "identifier": d.identifier,
+                    "dataset_uuid": str(uuid.uuid4()),
+                    "scope_identifier": d.scope_identifier,
+                    "priority": d.priority,
+                    "fingerprint": d.fingerprint,
+                    "status": ItemStatus.PENDING.value,
+                    "attempts": 0,
+                    "records": [],
+                    "sync_count": 0,
+                }
+            )
+        elif d.fingerprint is not None and d.fingerprint != k.fingerprint:
+            if k.fingerprint is None:  # first digest of an item found without one: adopt
+                adopt.append((k.id, d.identifier, d.fingerprint))
+            else:
+                changed.append((d.identifier, d.fingerprint))
+    if not new_rows and not changed and not adopt:
+        return 0, 0
+    now = utcnow()
+    with db.session() as s, s.begin():
+        for item_id, ident, fp in adopt:
+            s.execute(update(Item).where(Item.id == item_id).values(fingerprint=fp))
+            known[ident] = KnownItem(item_id, fp, known[ident].status)
+        if new_rows:
+            for row in new_rows:
+                row["created"] = row["updated"] = now
+            # Core executemany + one SELECT of the new ids: twice as fast as RETURNING
+            # through the ORM (first discovery of 10k datasets: 0.36 s -> 0.2 s); the
+            # write transaction (BEGIN IMMEDIATE) keeps other writers out meanwhile
+            before = s.scalar(select(func.max(Item.id))) or 0
+            s.connection().execute(Item.__table__.insert(), new_rows)
+            ids = s.execute(
+                select(Item.identifier, Item.id).where(
+                    Item.source_id == source_id, Item.id > before
+                )
+            ).all()
+            for ident, item_id in ids:
+                known[ident] = KnownItem(item_id, None, ItemStatus.PENDING.value)
+            for row in new_rows:
+                k = known[row["identifier"]]
+                known[row["identifier"]] = KnownItem(k.id, row["fingerprint"], k.status)
+        for ident, fp in changed:
+            k = known[ident]
+            # a changed dataset is synchronized again; a failed one gets fresh attempts
+            s.execute(
+                update(Item)
+                .where(Item.id == k.id)
+                .values(
+                    fingerprint=fp,
+                    status=case(
+                        (Item.status == ItemStatus.LIVE.value, ItemStatus.LIVE.value),
+                        else_=ItemStatus.PENDING.value,
+                    ),
+                    attempts=0,
+                    next_retry=None,
+                    updated=now,
+                )
+            )
+            known[ident] = KnownItem(k.id, fp, ItemStatus.PENDING.value)
+    return len(new_rows), len(changed)
+
+
+def last_item(db: StateDB, source_id: int) -> Item | None:
+    """The highest-priority item of a source (what database discovery continues from)."""
+    with db.session() as s:
+        return s.scalars(
+            select(Item)
+            .where(Item.source_id == source_id)
+            .order_by(Item.priority.desc(), Item.id.desc())
+            .limit(1)
+        ).one_or_none()
+
+
+def due_items(db: StateDB, source_id: int, now: datetime, limit: int = 200) -> list[Item]:
+    """Work for a source: live first, then pending by priority, then failed items due."""
+    order = case(
+        (Item.status == ItemStatus.LIVE.value, 0),
+        (Item.status == ItemStatus.PENDING.value, 1),
+        else_=2,
+    )
+    with db.session() as s:
+        return list(
+            s.scalars(
+                select(Item)
+                .where(
+                    Item.source_id == source_id,
+                    (Item.status.in_([ItemStatus.LIVE.value, ItemStatus.PENDING.value]))
+                    | ((Item.status == ItemStatus.FAILED.value) & (Item.next_retry <= now)),
+                )
+                .order_by(order, Item.priority.desc(), Item.id.desc())
+                .limit(limit)
+            )
+        )
+
+
+def save_item(db: StateDB, item_id: int, **fields: Any) -> None:
+    with db.session() as s, s.begin():
+        s.execute(update(Item).where(Item.id == item_id).values(updated=utcnow(), **fields))
+
+
+def append_record(db: StateDB, item_id: int, record: dict[str, Any], **fields: Any) -> None:
+    """Store the attempt's record (keeping the last few) together with new item fields."""
+    with db.session() as s, s.begin():
+        item = s.get(Item, item_id)
+        if item is None:  # the source was removed while syncing
+            return
+        item.records = [*(item.records or []), record][-MAX_RECORDS:]
+        for k, v in fields.items():
+            setattr(item, k, v)
+
+
+def get_item(db: StateDB, source_id: int, identifier: str) -> Item:
+    with db.session() as s:
+        item = s.scalars(
+            select(Item).where(Item.source_id == source_id, Item.identifier == identifier)
+        ).one_or_none()
+        if item is None:
+            raise NotFoundError(
+                f"no item {identifier!r} in this source",
+                hint="run `etiket-sync items SOURCE` to list its items",
+            )
+        return item
+
+
+def list_items(
+    db: StateDB, source_id: int, status: str | None = None, limit: int | None = None
+) -> list[Item]:
+    with db.session() as s:
+        q = select(Item).where(Item.source_id == source_id)
+        if status:
+            q = q.where(Item.status == status)
+        q = q.order_by(Item.priority.desc(), Item.id.desc())
+        if limit:
+            q = q.limit(limit)
+        return list(s.scalars(q))
+
+
+def item_counts(db: StateDB) -> dict[int, dict[str, int]]:
+    """Per source id: counts by status (and 'total')."""
+    out: dict[int, dict[str, int]] = {}
+    with db.session() as s:
+        for source_id, status, n in s.execute(
+            select(Item.source_id, Item.status, func.count()).group_by(Item.source_id, Item.status)
+        ):
+            c = out.setdefault(source_id, {st.value: 0 for st in ItemStatus} | {"total": 0})
+            c[status] = n
+            c["total"] += n
+    return out
+
+
+def reset_failed(db: StateDB, source_id: int, identifiers: Sequence[str] | None = None) -> int:
+    """Put failed items back to pending with fresh attempts. Returns how many."""
+    with db.session() as s, s.begin():
+        q = update(Item).where(Item.source_id == source_id, Item.status == ItemStatus.FAILED.value)
+        if identifiers:
+            q = q.where(Item.identifier.in_(list(identifiers)))
+        res = s.execute(
+            q.values(status=ItemStatus.PENDING.value, attempts=0, next_retry=None, updated=utcnow())
+        )
+        return res.rowcount or 0
+
+
+# -- loop status -------------------------------------------------------------------------
+
+
+def loop_status(db: StateDB) -> LoopStatus | None:
+    with db.session() as s:
+        return s.get(LoopStatus, 1)
+
+
+def set_loop_status(db: StateDB, **fields: Any) -> None:
+    with db.session() as s, s.begin():
+        row = s.get(LoopStatus, 1)
+        if row is None:
+            row = LoopStatus(id=1)
+            s.add(row)
+        for k, v in fields.items():
+            setattr(row, k, v)
+
+
+def recent_errors(db: StateDB, limit: int = 20) -> list[ErrorLog]:
+    with db.session() as s:
+        return list(s.scalars(select(ErrorLog).order_by(ErrorLog.id.desc()).limit(limit)))

@@ -1,0 +1,308 @@
+"""Content-addressed blobs on disk: ``<root>/blobs/ab/cd/<sha256>``.
+
+Writing is two steps so that the catalog can decide in between:
+
+1. :meth:`BlobStore.stage` copies the source into ``<root>/tmp`` while hashing the very
+   bytes it writes (one read pass, 1 MiB chunks read into reused buffers; big files are
+   hashed by a helper thread while this one copies), checks that a path source did not
+   change or vanish while it was read, and syncs the temp file if the content is new;
+2. :meth:`StagedBlob.place` links the temp file to its final name (a no-op when that
+   content is already stored) and fsyncs the folder.
+
+The temp file is removed when the ``stage`` block exits, whatever happened, so neither
+success nor failure leaves temp files behind. A blob is immutable once placed; it is
+deleted only by :meth:`BlobStore.delete`, which the catalog calls when no file version
+refers to the content any more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from etiket_sync_agent.errors import StoreError
+
+CHUNK = 1 << 20
+PIPELINE_MIN_SIZE = 8 * CHUNK  # smaller files are hashed inline
+WRITEBACK_EVERY = 32 << 20
+_N_BUFFERS = 4
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass
+class StagedBlob:
+    """Content copied into a temp file and hashed, not yet in the store."""
+
+    store: BlobStore
+    sha256: str
+    size: int
+    tmp: Path
+    synced: bool = field(default=False)
+
+    def place(self) -> bool:
+        """Make the content available as its blob. Returns whether a new blob was written.
+
+        Idempotent (may be called again if the catalog transaction is retried).
+        """
+        dest = self.store.path(self.sha256)
+        if dest.exists():
+            return False
+        if not self.synced:
+            _fsync_path(self.tmp)
+            self.synced = True
+        created = _makedirs(dest.parent)
+        try:
+            # a hard link keeps the temp file, so a retried transaction can place it again
+            os.link(self.tmp, dest)
+        except FileExistsError:
+            return False
+        except OSError:  # file systems without hard links
+            if not self.tmp.exists():
+                raise StoreError(
+                    f"staged content {self.sha256} was lost before it was stored"
+                ) from None
+            os.replace(self.tmp, dest)
+        _fsync_dir(dest.parent)  # the blob's directory entry
+        for folder in created:  # and the entries of folders made for it
+            _fsync_dir(folder.parent)
+        return True
+
+
+class BlobStore:
+    """Blobs under ``root/blobs``, temp files under ``root/tmp``. Safe across processes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.tmp_dir = root / "tmp"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        return self.blob_dir / sha256[:2] / sha256[2:4] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The blob opened for reading. StoreError if its content is missing."""
+        try:
+            return open(self.path(sha256), "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError:
+            raise StoreError(
+                f"content {sha256} is missing from the store at {self.root}",
+                hint="the blob folder was changed outside etiket_sync_agent; re-sync the dataset",
+            ) from None
+
+    @contextmanager
+    def stage(self, source: Path | BinaryIO) -> Iterator[StagedBlob]:
+        """Copy ``source`` into a temp file while hashing it; remove the temp file on exit.
+
+        A path that is missing, vanishes, or changes size or mtime while it is read raises
+        StoreError (nothing is staged).
+        """
+        tmp = self.tmp_dir / f"{secrets.token_hex(12)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            try:
+                if isinstance(source, (str, os.PathLike)):
+                    sha256, size = _copy_path(Path(source), fd)
+                else:
+                    sha256, size = _copy_stream(source, fd)
+                staged = StagedBlob(self, sha256, size, tmp)
+                if not self.exists(sha256):
+                    # content is probably new: sync now, outside the catalog transaction
+                    _datasync(fd)
+                    staged.synced = True
+            finally:
+                os.close(fd)
+            yield staged
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put(self, source: Path | BinaryIO) -> tuple[str, int]:
+        """Store ``source`` as a blob (stage + place); returns ``(sha256, size)``."""
+        with self.stage(source) as staged:
+            staged.place()
+            return staged.sha256, staged.size
+
+    def delete(self, sha256: str) -> bool:
+        """Remove a blob. The caller guarantees nothing refers to it."""
+        try:
+            self.path(sha256).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    def iter_blobs(self) -> Iterator[str]:
+        """The sha256 of every blob on disk."""
+        for path in self.blob_dir.glob("*/*/*"):
+            if _SHA_RE.fullmatch(path.name):
+                yield path.name
+
+    def clean_tmp(self, older_than: float = 24 * 3600) -> int:
+        """Remove temp files older than ``older_than`` seconds (left by crashed processes)."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for path in self.tmp_dir.glob("*.tmp"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+def _copy_path(path: Path, out_fd: int) -> tuple[str, int]:
+    try:
+        src = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise StoreError(f"{path} does not exist (it vanished before it could be read)") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with src:
+        before = os.fstat(src.fileno())
+        sha256, size = _copy_stream(src, out_fd)
+        after = os.fstat(src.fileno())
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        raise StoreError(f"{path} vanished while being read", hint="retry later") from None
+    same_file = (now.st_ino, now.st_dev) == (before.st_ino, before.st_dev)
+    unchanged = all(
+        (a.st_size, a.st_mtime_ns) == (before.st_size, before.st_mtime_ns) for a in (after, now)
+    )
+    if not (same_file and unchanged and size == before.st_size):
+        raise StoreError(
+            f"{path} changed while being read ({before.st_size} -> {now.st_size} bytes)",
+            hint="it is still being written; retry later or sync it as live",
+        )
+    return sha256, size
+
+
+def _copy_stream(src: BinaryIO, out_fd: int) -> tuple[str, int]:
+    """Copy ``src`` to ``out_fd`` and hash the very bytes written; ``(sha256, size)``.
+
+    Big files go through a two-stage pipeline: this thread reads chunk i+1 and writes
+    chunk i while a helper thread hashes chunk i (hashlib and os.write release the GIL),
+    and the kernel is asked to start writing back every few MiB so that the final fsync
+    has little left to do. Small inputs are copied inline: a thread hop costs more.
+    """
+    read = _chunk_reader(src)
+    try:
+        size_hint = os.fstat(src.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        size_hint = 0
+    if size_hint < PIPELINE_MIN_SIZE:
+        return _copy_inline(read, out_fd)
+    return _copy_pipelined(read, out_fd)
+
+
+def _chunk_reader(src: BinaryIO) -> Callable[[memoryview], memoryview | bytes]:
+    """``read(buffer)``: the next chunk (in ``buffer`` when the source supports readinto)."""
+    readinto = getattr(src, "readinto", None)
+    if readinto is None:
+        return lambda _buffer: src.read(CHUNK)
+
+    def read(buffer: memoryview) -> memoryview | bytes:
+        n = readinto(buffer)
+        return buffer[:n] if n else b""
+
+    return read
+
+
+def _copy_inline(read: Callable[[memoryview], memoryview | bytes], out_fd: int) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    buffer = memoryview(bytearray(CHUNK))
+    size = 0
+    while chunk := read(buffer):
+        digest.update(chunk)
+        _write_all(out_fd, chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _copy_pipelined(
+    read: Callable[[memoryview], memoryview | bytes], out_fd: int
+) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    buffers = [memoryview(bytearray(CHUNK)) for _ in range(_N_BUFFERS)]
+    hashed: list[Future[None] | None] = [None] * _N_BUFFERS
+    size = flushed = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="etiket-sha256") as hasher:
+        for k in itertools.cycle(range(_N_BUFFERS)):
+            pending = hashed[k]
+            if pending is not None:
+                pending.result()  # buffer k is free again once its chunk is hashed
+            chunk = read(buffers[k])
+            if not chunk:
+                break
+            hashed[k] = hasher.submit(digest.update, chunk)  # in order: one worker
+            _write_all(out_fd, chunk)
+            size += len(chunk)
+            if size - flushed >= WRITEBACK_EVERY:
+                _start_writeback(out_fd, flushed, size - flushed)
+                flushed = size
+        for pending in hashed:
+            if pending is not None:
+                pending.result()
+    return digest.hexdigest(), size
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a range to disk now (a hint; no-op where absent)."""
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+def _write_all(fd: int, data: memoryview | bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _makedirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; returns the folders created, deepest first."""
+    created: list[Path] = []
+    probe = folder
+    while not probe.exists():
+        created.append(probe)
+        probe = probe.parent
+    for path in reversed(created):
+        path.mkdir(exist_ok=True)
+    return created
+
+
+def _datasync(fd: int) -> None:
+    """Flush a file's content (and the size needed to read it back) to disk."""
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))  # Windows flushes writable handles
+    try:
+        _datasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # directories cannot be fsynced on Windows; NTFS journals them
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

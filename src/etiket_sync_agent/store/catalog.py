@@ -1,0 +1,162 @@
+"""The local store's catalog: SQLAlchemy models and the engine that serves them.
+
+The models have their own :class:`Base` / ``MetaData`` (the agent's state database is a
+different database with different migrations). The schema is created and upgraded only
+by the Alembic migrations in ``store/migrations`` — never by ``create_all``.
+
+Portable types only (``String``, ``JSON``, timezone-aware ``DateTime``): the same models
+run on the default SQLite file and on a shared PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from etiket_sync_agent.dbtypes import UTCDateTime, utcnow
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+# Explicit constraint names: Alembic's batch mode on SQLite and schema comparison need them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Scope(Base):
+    __tablename__ = "scopes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (
+        UniqueConstraint("scope_id", "alt_uid"),
+        Index(None, "collected"),
+        Index(None, "source"),
+    )
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alt_uid: Mapped[str | None] = mapped_column(String(255))
+    scope_id: Mapped[int] = mapped_column(ForeignKey("scopes.id"))
+    name: Mapped[str] = mapped_column(String(1024))
+    description: Mapped[str] = mapped_column(Text, default="")
+    collected: Mapped[datetime | None]
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ranking: Mapped[int] = mapped_column(Integer, default=0)
+    creator: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    modified: Mapped[datetime] = mapped_column(default=utcnow)
+
+    scope: Mapped[Scope] = relationship(lazy="joined", innerjoin=True)
+    files: Mapped[list[File]] = relationship(
+        back_populates="dataset", order_by="File.name", cascade="all, delete-orphan"
+    )
+
+
+class File(Base):
+    __tablename__ = "files"
+    __table_args__ = (UniqueConstraint("dataset_uuid", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_uuid: Mapped[str] = mapped_column(ForeignKey("datasets.uuid", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(1024))
+    filename: Mapped[str] = mapped_column(String(255))
+    file_type: Mapped[str] = mapped_column(String(64))
+    generator: Mapped[str | None] = mapped_column(String(255))
+
+    dataset: Mapped[Dataset] = relationship(back_populates="files")
+    versions: Mapped[list[FileVersion]] = relationship(
+        back_populates="file", order_by="FileVersion.version", cascade="all, delete-orphan"
+    )
+
+
+class FileVersion(Base):
+    __tablename__ = "file_versions"
+    __table_args__ = (UniqueConstraint("file_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    # indexed: "is this blob still referenced?" runs on every live replace and in gc
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    modified: Mapped[datetime] = mapped_column(default=utcnow)
+
+    file: Mapped[File] = relationship(back_populates="versions")
+
+
+# -- engine -----------------------------------------------------------------------------
+
+WRITE = {"etiket_write": True}
+"""Execution options of write transactions (``BEGIN IMMEDIATE`` on SQLite)."""
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the catalog at ``url``, configured for concurrent use.
+
+    SQLite: WAL journal, foreign keys, a 30 s busy timeout, and SQLAlchemy (not the
+    sqlite3 module) emits ``BEGIN`` — ``BEGIN IMMEDIATE`` for connections carrying the
+    :data:`WRITE` execution options, so concurrent writers queue on the lock at the start
+    of their transaction instead of failing with "database is locked" when a read
+    transaction tries to upgrade itself to a write one.
+    """
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see _on_begin
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("etiket_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

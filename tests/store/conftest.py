@@ -1,0 +1,110 @@
+"""Fixtures of the store tests: every contract test runs on SQLite and on PostgreSQL.
+
+PostgreSQL runs on every machine of this project (127.0.0.1:5432, user ``postgres``, trust
+auth). Each test module gets a fresh database, dropped at teardown. If the server is not
+reachable the PostgreSQL tests FAIL — set ``ETIKET_SKIP_POSTGRES=1`` to skip them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from etiket_sync_agent.store.local import LocalStore
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+BACKENDS = ["sqlite", "postgres"]
+START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def _admin():  # noqa: ANN202 - psycopg is imported lazily
+    import psycopg
+
+    return psycopg.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        user=PG_USER,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=3,
+    )
+
+
+def pg_url_for(dbname: str) -> str:
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> None:
+    """Fails (or skips with ETIKET_SKIP_POSTGRES=1) when PostgreSQL is unreachable."""
+    try:
+        import psycopg
+
+        with _admin():
+            pass
+    except (ImportError, psycopg.OperationalError) as exc:
+        message = f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT} as {PG_USER}: {exc}"
+        if os.environ.get("ETIKET_SKIP_POSTGRES") == "1":
+            pytest.skip(message)
+        pytest.fail(
+            f"{message}\nStart it with `{START_HINT}`, or set ETIKET_SKIP_POSTGRES=1 to skip.",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def make_pg_database(postgres_server: None) -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty databases; all are dropped when the module ends."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"etiket_test_{secrets.token_hex(6)}"
+        with _admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return pg_url_for(name)
+
+    yield make
+    with _admin() as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def pg_url(make_pg_database: Callable[[], str]) -> str:
+    """The module's PostgreSQL catalog database."""
+    return make_pg_database()
+
+
+def _truncate(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
+        c.execute("TRUNCATE scopes, datasets, files, file_versions RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def catalog_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the default SQLite catalog) or the module's PostgreSQL database, emptied after."""
+    if request.param == "sqlite":
+        yield None
+        return
+    url = request.getfixturevalue("pg_url")
+    yield url
+    _truncate(url)
+
+
+@pytest.fixture
+def store_root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(store_root: Path, catalog_url: str | None) -> Iterator[LocalStore]:
+    s = LocalStore(store_root, catalog_url=catalog_url)
+    yield s
+    s.close()

@@ -1,0 +1,80 @@
+"""The catalog schema comes from the shipped Alembic migrations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from etiket_sync_agent.errors import StoreError
+from etiket_sync_agent.store.catalog import Base
+from etiket_sync_agent.store.local import LocalStore
+from etiket_sync_agent.store.migrations import HEAD, VERSION_TABLE, alembic_config
+
+BACKENDS = ["sqlite", "postgres"]
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str | None]:
+    """A store root and an empty catalog (None = the default SQLite one)."""
+    if request.param == "sqlite":
+        return tmp_path / "store", None
+    return tmp_path / "store", request.getfixturevalue("make_pg_database")()
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == [HEAD]
+
+
+def test_migrated_schema_equals_the_models(fresh: tuple[Path, str | None]) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    store = LocalStore(*fresh)
+    try:
+        with store._engine.connect() as conn:  # noqa: SLF001
+            assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == HEAD
+            context = MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        store.close()
+
+
+def test_catalog_from_a_newer_version_is_refused(fresh: tuple[Path, str | None]) -> None:
+    store = LocalStore(*fresh)
+    with store._engine.begin() as conn:  # noqa: SLF001
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999_future'"))
+    store.close()
+    with pytest.raises(StoreError, match="9999_future") as err:
+        LocalStore(*fresh)
+    assert "upgrade etiket_sync_agent" in err.value.hint
+
+
+def test_reopening_a_current_catalog_skips_alembic(tmp_path: Path) -> None:
+    LocalStore(tmp_path / "store").close()
+    code = (
+        "import sys; from pathlib import Path;"
+        "from etiket_sync_agent.store.local import LocalStore;"
+        f"LocalStore(Path({str(tmp_path / 'store')!r})).close();"
+        "assert 'alembic' not in sys.modules, 'alembic imported'"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": str(SRC)}, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_unreachable_catalog_raises_store_error_without_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://agent:s3cret@127.0.0.1:1/nowhere"
+    with pytest.raises(StoreError, match="cannot open the store catalog") as err:
+        LocalStore(tmp_path / "store", catalog_url=url)
+    assert "s3cret" not in str(err.value) and "STORE_URL" in err.value.hint
