@@ -20,7 +20,7 @@ LIVE, COMPLETE = FileStatus.LIVE, FileStatus.COMPLETE
 
 
 def blob_files(root: Path) -> set[str]:
-    return {p.name for p in (root / "blobs").glob("*/*/*")}
+    return {p.name for p in (root / "blobs").glob("*/*")}
 
 
 def tmp_files(root: Path) -> list[Path]:
@@ -378,7 +378,7 @@ def test_successful_uploads_leave_no_temp_files(
     scoped.upload_file(ds, "f.bin", src)  # unchanged: staged copy discarded
     assert tmp_files(store_root) == []
     sha = hashlib.sha256(b"abc" * 1000).hexdigest()
-    assert (store_root / "blobs" / sha[:2] / sha[2:4] / sha).read_bytes() == b"abc" * 1000
+    assert (store_root / "blobs" / sha[:2] / sha).read_bytes() == b"abc" * 1000
 
 
 def test_concurrent_threads_number_versions_without_gaps(scoped: LocalStore, ds: str) -> None:

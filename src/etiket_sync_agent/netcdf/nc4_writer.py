@@ -26,6 +26,8 @@ import numpy as np
 if TYPE_CHECKING:
     import xarray as xr
 
+_MAX_COMPACT_ATTRS = 64
+_MIN_DENSE_ATTRS = 48
 _NOT_A_VARIABLE = b"This is a netCDF dimension but not a netCDF variable."
 _RESERVED_ATTRS = {
     "_FillValue",
@@ -143,13 +145,34 @@ def _h5_space(shape: tuple[int, ...]) -> Any:
     return h5py.h5s.create(h5py.h5s.SCALAR) if shape == () else h5py.h5s.create_simple(shape)
 
 
+@functools.lru_cache(maxsize=1)
+def _str_types() -> tuple[Any, Any, np.dtype]:
+    import h5py
+
+    dtype = h5py.string_dtype("utf-8")
+    return (*_h5_types(dtype), dtype)
+
+
+def _compact_attrs_dcpl() -> Any:
+    """A dataset creation property list keeping attributes compact (see write_netcdf4)."""
+    import h5py
+
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_attr_phase_change(_MAX_COMPACT_ATTRS, _MIN_DENSE_ATTRS)
+    return dcpl
+
+
 def _set_attr(obj: Any, key: str, value: Any) -> None:
     """Create one attribute with h5py's low-level API (the high-level one costs ~70 us;
     type and dataspace objects are reused between attributes)."""
     import h5py
 
-    data = _attr_array(value)
-    file_type, memory_type = _h5_types(data.dtype)
+    if type(value) is str:  # most attributes: skip the dtype inspection
+        file_type, memory_type, dtype = _str_types()
+        data = np.array(value, dtype=dtype)
+    else:
+        data = _attr_array(value)
+        file_type, memory_type = _h5_types(data.dtype)
     attr = h5py.h5a.create(obj.id, key.encode("utf-8"), file_type, _h5_space(data.shape))
     if data.size:
         attr.write(data, mtype=memory_type)
@@ -175,7 +198,15 @@ def write_netcdf4(
             dims.setdefault(dim, size)
     dimid = {dim: np.int32(i) for i, dim in enumerate(dims)}
 
-    with h5py.File(path, "w", track_order=True) as f:
+    # Attributes stay in the object header ("compact") up to _MAX_COMPACT_ATTRS instead
+    # of moving to dense storage after 8: dense storage with creation order (which
+    # netCDF-4 requires) costs ~20 % more per attribute. Readers see no difference.
+    fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+    fcpl.set_link_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
+    fcpl.set_attr_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
+    fcpl.set_attr_phase_change(_MAX_COMPACT_ATTRS, _MIN_DENSE_ATTRS)
+    fid = h5py.h5f.create(str(path).encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl)
+    with h5py.File(fid) as f:
         f.attrs["_NCProperties"] = np.bytes_(
             f"version=2,etiket_sync_agent={_package_version()},"
             f"hdf5={h5py.version.hdf5_version},h5py={h5py.__version__}".encode("ascii")
@@ -204,12 +235,18 @@ def write_netcdf4(
                     dtype=dtype,
                     fillvalue=fill_value,
                     track_order=True,
+                    dcpl=_compact_attrs_dcpl(),
                 )
                 fillers[name](h5ds)
             else:
                 values = _string_values(var.values) if is_text else var.values
                 h5ds = f.create_dataset(
-                    str(name), data=values, dtype=dtype, fillvalue=fill_value, track_order=True
+                    str(name),
+                    data=values,
+                    dtype=dtype,
+                    fillvalue=fill_value,
+                    track_order=True,
+                    dcpl=_compact_attrs_dcpl(),
                 )
             if var.dims == (name,):
                 h5ds.make_scale(str(name))

@@ -204,13 +204,17 @@ def save_item(db: StateDB, item_id: int, **fields: Any) -> None:
 
 def append_record(db: StateDB, item_id: int, record: dict[str, Any], **fields: Any) -> None:
     """Store the attempt's record (keeping the last few) together with new item fields."""
+    # Core statements, not the ORM: this runs once per synchronized item
     with db.session() as s, s.begin():
-        item = s.get(Item, item_id)
-        if item is None:  # the source was removed while syncing
+        found = s.execute(select(Item.records).where(Item.id == item_id)).first()
+        if found is None:  # the source was removed while syncing
             return
-        item.records = [*(item.records or []), record][-MAX_RECORDS:]
-        for k, v in fields.items():
-            setattr(item, k, v)
+        records = [*(found.records or []), record][-MAX_RECORDS:]
+        s.execute(
+            update(Item)
+            .where(Item.id == item_id)
+            .values(records=records, updated=utcnow(), **fields)
+        )
 
 
 def get_item(db: StateDB, source_id: int, identifier: str) -> Item:

@@ -1,4 +1,7 @@
-"""Content-addressed blobs on disk: ``<root>/blobs/ab/cd/<sha256>``.
+"""Content-addressed blobs on disk: ``<root>/blobs/ab/<sha256>``.
+
+One level of 256 folders, as git does: a new blob rarely needs a new folder (which costs
+a ``mkdir`` and an fsync of the parent), and a million blobs are ~4k per folder.
 
 Writing is two steps so that the catalog can decide in between:
 
@@ -89,7 +92,7 @@ class BlobStore:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str) -> Path:
-        return self.blob_dir / sha256[:2] / sha256[2:4] / sha256
+        return self.blob_dir / sha256[:2] / sha256
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()
@@ -146,7 +149,7 @@ class BlobStore:
 
     def iter_blobs(self) -> Iterator[str]:
         """The sha256 of every blob on disk."""
-        for path in self.blob_dir.glob("*/*/*"):
+        for path in self.blob_dir.glob("*/*"):
             if _SHA_RE.fullmatch(path.name):
                 yield path.name
 

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO, TypeVar
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -62,6 +62,37 @@ _WRITE_ATTEMPTS = 3
 _PG_CONTENT_LOCK_NS = 0x45544B  # advisory-lock namespace of blob placement/deletion
 _SCOPE_HINT = "create it with `etiket-sync scopes create NAME`"
 _DATASET_HINT = "list datasets with `etiket-sync datasets list`"
+_DATASETS = Dataset.__table__
+_FILES = File.__table__
+_VERSIONS = FileVersion.__table__
+
+# The per-item hot paths (upsert_dataset, upload_file) use these Core statements, built
+# once: executing them costs SQLAlchemy a compiled-cache lookup, where ORM objects and
+# freshly built statements cost it several times more than SQLite does.
+_SCOPE_ID = select(Scope.id).where(Scope.name == bindparam("scope_name"))
+_DATASET_BY_UUID = select(_DATASETS).where(_DATASETS.c.uuid == bindparam("q_uuid"))
+_DATASET_BY_ALT_UID = select(_DATASETS).where(
+    _DATASETS.c.scope_id == bindparam("q_scope_id"), _DATASETS.c.alt_uid == bindparam("q_alt_uid")
+)
+_UPDATE_DATASET = update(_DATASETS).where(_DATASETS.c.uuid == bindparam("q_uuid"))
+_FILE_FOR_UPDATE = (
+    select(_FILES)
+    .where(_FILES.c.dataset_uuid == bindparam("q_uuid"), _FILES.c.name == bindparam("q_name"))
+    .with_for_update()
+)
+_UPDATE_FILE = update(_FILES).where(_FILES.c.id == bindparam("q_id"))
+_LATEST_VERSION = (
+    select(_VERSIONS)
+    .where(_VERSIONS.c.file_id == bindparam("q_file_id"))
+    .order_by(_VERSIONS.c.version.desc())
+    .limit(1)
+)
+_VERSIONS_OF = (
+    select(_VERSIONS)
+    .where(_VERSIONS.c.file_id == bindparam("q_file_id"))
+    .order_by(_VERSIONS.c.version)
+)
+_UPDATE_VERSION = update(_VERSIONS).where(_VERSIONS.c.id == bindparam("q_id"))
 
 
 class LocalStore(DatasetStore):
@@ -178,31 +209,30 @@ class LocalStore(DatasetStore):
         uuid = _check_text("dataset uuid", spec.uuid, 36, required=True)
         values = _dataset_values(spec)
 
+        # Core statements, not the ORM: this runs once per synchronized item
         def work(session: Session) -> DatasetInfo:
-            scope = _require_scope(session, spec.scope)
-            row = session.get(Dataset, uuid)
+            scope_id = _require_scope_id(session, spec.scope)
+            by_alt_uid = {"q_scope_id": scope_id, "q_alt_uid": spec.alt_uid}
+            row = _one(session, _DATASET_BY_UUID, {"q_uuid": uuid})
             if row is None and spec.alt_uid is not None:
-                row = _dataset_by_alt_uid(session, scope.id, spec.alt_uid)
+                row = _one(session, _DATASET_BY_ALT_UID, by_alt_uid)
             elif row is not None and spec.alt_uid is not None:
-                other = _dataset_by_alt_uid(session, scope.id, spec.alt_uid)
-                if other is not None and other.uuid != row.uuid:
+                other = _one(session, _DATASET_BY_ALT_UID, by_alt_uid)
+                if other is not None and other["uuid"] != row["uuid"]:
                     raise StoreError(
-                        f"alt_uid {spec.alt_uid!r} already belongs to dataset {other.uuid} "
-                        f"in scope {scope.name!r}, not to {row.uuid}"
+                        f"alt_uid {spec.alt_uid!r} already belongs to dataset {other['uuid']} "
+                        f"in scope {spec.scope!r}, not to {row['uuid']}"
                     )
             now = utcnow()
             if row is None:
-                row = Dataset(uuid=uuid, scope=scope, created=now, modified=now, **values)
-                session.add(row)
-            elif row.scope_id != scope.id or any(
-                getattr(row, key) != value for key, value in values.items()
-            ):
-                row.scope = scope
-                for key, value in values.items():
-                    setattr(row, key, value)
-                row.modified = now
-            session.flush()
-            return _dataset_info(row, ())  # no files: a hot path, callers need the uuid
+                row = {"uuid": uuid, "scope_id": scope_id, "created": now, "modified": now}
+                row.update(values)
+                session.execute(insert(_DATASETS), row)
+            elif row["scope_id"] != scope_id or any(row[k] != v for k, v in values.items()):
+                changes = {**values, "scope_id": scope_id, "modified": now}
+                session.execute(_UPDATE_DATASET, {"q_uuid": row["uuid"], **changes})
+                row = {**row, **changes}
+            return _dataset_info_from(row, spec.scope)  # no files: callers need the uuid
 
         return self._write(work)
 
@@ -272,49 +302,57 @@ class LocalStore(DatasetStore):
         status: FileStatus,
     ) -> tuple[UploadResult, str | None]:
         """Apply the versioning rules; returns the result and the sha256 a live replace
-        dropped (its blob may now be unreferenced)."""
+        dropped (its blob may now be unreferenced). Core statements: one upload each."""
         self._lock_content(session, staged.sha256)
-        dataset = _require_dataset(session, dataset_uuid)
-        query = select(File).where(File.dataset_uuid == dataset_uuid, File.name == name)
-        row = session.scalar(query.with_for_update())
-        if row is None:
-            row = File(dataset_uuid=dataset_uuid, name=name, **meta)
-            session.add(row)
+        if _one(session, _DATASET_BY_UUID, {"q_uuid": dataset_uuid}) is None:
+            raise NotFoundError(f"dataset {dataset_uuid} does not exist", hint=_DATASET_HINT)
+        file_row = _one(session, _FILE_FOR_UPDATE, {"q_uuid": dataset_uuid, "q_name": name})
+        latest = None
+        if file_row is None:
+            values = {"dataset_uuid": dataset_uuid, "name": name, **meta}
+            file_id = session.execute(insert(_FILES), values).inserted_primary_key[0]
         else:
-            for key, value in meta.items():
-                setattr(row, key, value)
+            file_id = file_row["id"]
+            if any(file_row[k] != v for k, v in meta.items()):
+                session.execute(_UPDATE_FILE, {"q_id": file_id, **meta})
+            latest = _one(session, _LATEST_VERSION, {"q_file_id": file_id})
         now = utcnow()
-        latest = row.versions[-1] if row.versions else None
         replaced: str | None = None
-        changed = latest is None or latest.sha256 != staged.sha256
+        changed = latest is None or latest["sha256"] != staged.sha256
         touched = changed
-        if latest is None or (changed and latest.status == FileStatus.COMPLETE.value):
-            version = FileVersion(
-                version=1 if latest is None else latest.version + 1,
-                size=staged.size,
-                sha256=staged.sha256,
-                status=status.value,
-                created=now,
-                modified=now,
-            )
-            row.versions.append(version)
+        if latest is None or (changed and latest["status"] == FileStatus.COMPLETE.value):
+            new_version = {
+                "file_id": file_id,
+                "version": 1 if latest is None else latest["version"] + 1,
+                "size": staged.size,
+                "sha256": staged.sha256,
+                "status": status.value,
+                "created": now,
+                "modified": now,
+            }
+            session.execute(insert(_VERSIONS), new_version)
         else:
-            version = latest
+            changes: dict[str, Any] = {}
             if changed:  # the latest version is live: replace its content in place
-                replaced = latest.sha256
-                version.sha256, version.size = staged.sha256, staged.size
+                replaced = latest["sha256"]
+                changes.update(sha256=staged.sha256, size=staged.size)
             # a complete upload finalizes a live version; nothing turns complete into live
-            final = FileStatus.COMPLETE.value in (status.value, latest.status)
+            final = FileStatus.COMPLETE.value in (status.value, latest["status"])
             new_status = FileStatus.COMPLETE.value if final else status.value
-            touched = changed or new_status != latest.status
+            touched = changed or new_status != latest["status"]
             if touched:
-                version.status = new_status
-                version.modified = now
+                changes.update(status=new_status, modified=now)
+                session.execute(_UPDATE_VERSION, {"q_id": latest["id"], **changes})
         if touched:
-            dataset.modified = now
+            session.execute(_UPDATE_DATASET, {"q_uuid": dataset_uuid, "modified": now})
         staged.place()  # also restores content that went missing from disk
-        session.flush()
-        return UploadResult(_file_info(row), _version_info(version), changed), replaced
+        if latest is None:  # a new file: its one version is the row just inserted
+            versions = (_version_info(new_version),)
+        else:
+            rows = session.execute(_VERSIONS_OF, {"q_file_id": file_id}).mappings()
+            versions = tuple(_version_info(v) for v in rows)
+        info = FileInfo(name, meta["filename"], meta["file_type"], meta["generator"], versions)
+        return UploadResult(info, versions[-1], changed), replaced
 
     def _discard_if_unreferenced(self, sha256: str) -> bool:
         def work(session: Session) -> bool:
@@ -383,6 +421,19 @@ def _scope_by_name(session: Session, name: str) -> Scope | None:
     return session.scalar(select(Scope).where(Scope.name == name))
 
 
+def _require_scope_id(session: Session, name: str) -> int:
+    scope_id = session.scalar(_SCOPE_ID, {"scope_name": name})
+    if scope_id is None:
+        raise NotFoundError(f"scope {name!r} does not exist", hint=_SCOPE_HINT)
+    return scope_id
+
+
+def _one(session: Session, statement: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The first row of a prepared Core statement, as a dict (None if there is none)."""
+    row = session.execute(statement, params).mappings().first()
+    return None if row is None else dict(row)
+
+
 def _require_scope(session: Session, name: str) -> Scope:
     scope = _scope_by_name(session, name)
     if scope is None:
@@ -445,7 +496,17 @@ def _scope_info(scope: Scope, n_datasets: int) -> ScopeInfo:
     return ScopeInfo(scope.name, scope.description, scope.created, int(n_datasets))
 
 
-def _version_info(row: FileVersion) -> FileVersionInfo:
+def _version_info(row: Any) -> FileVersionInfo:
+    """From a :class:`FileVersion` or a row mapping of its table."""
+    if not isinstance(row, FileVersion):
+        return FileVersionInfo(
+            row["version"],
+            row["size"],
+            row["sha256"],
+            FileStatus(row["status"]),
+            row["created"],
+            row["modified"],
+        )
     return FileVersionInfo(
         row.version, row.size, row.sha256, FileStatus(row.status), row.created, row.modified
     )
@@ -472,6 +533,26 @@ def _dataset_info(row: Dataset, files: Any) -> DatasetInfo:
         created=row.created,
         modified=row.modified,
         files=tuple(_file_info(f) for f in files),
+    )
+
+
+def _dataset_info_from(row: dict[str, Any], scope: str) -> DatasetInfo:
+    """From a row mapping of the datasets table (no files)."""
+    return DatasetInfo(
+        uuid=row["uuid"],
+        alt_uid=row["alt_uid"],
+        scope=scope,
+        name=row["name"],
+        description=row["description"],
+        collected=row["collected"],
+        tags=tuple(row["tags"]),
+        attributes=dict(row["attributes"]),
+        ranking=row["ranking"],
+        creator=row["creator"],
+        source=row["source"],
+        created=row["created"],
+        modified=row["modified"],
+        files=(),
     )
 
 

@@ -159,21 +159,8 @@ def open_readonly(
         QCoDeSDatabaseBusy: the file is locked.
     """
     source = Path(path).expanduser().resolve()
-    header = read_header(source)
-    tmpdir: Path | None = None
-    target = source
-    if not is_wal_header(header):
-        mode: OpenMode = "ro"
-    elif not _side_file(source, "-wal").exists():
-        mode = "immutable"
-    elif _side_file(source, "-shm").exists():
-        mode = "ro"
-    else:
-        mode = "copy"
-        tmpdir = Path(tempfile.mkdtemp(prefix="etiket-qcodes-"))
-        target = tmpdir / source.name
-        shutil.copyfile(source, target)
-        shutil.copyfile(_side_file(source, "-wal"), _side_file(target, "-wal"))
+    header, mode, tmpdir = _choose_mode(source)
+    target = source if tmpdir is None else tmpdir / source.name
 
     query = "mode=ro&immutable=1" if mode == "immutable" else "mode=ro"
     stat = _stat_key(source) if mode == "immutable" else None
@@ -203,6 +190,36 @@ def open_readonly(
             shutil.rmtree(tmpdir, ignore_errors=True)
         raise
     return conn
+
+
+def _choose_mode(source: Path, attempts: int = 5) -> tuple[bytes, OpenMode, Path | None]:
+    """(header, open mode, private folder holding a copy or None) for ``source``.
+
+    The side files can come and go while we look (a writer opening or closing the
+    database): a ``-wal`` that vanishes while it is copied makes us look again.
+    """
+    for attempt in range(attempts):
+        header = read_header(source)
+        if not is_wal_header(header):
+            return header, "ro", None
+        if not _side_file(source, "-wal").exists():
+            return header, "immutable", None
+        if _side_file(source, "-shm").exists():
+            return header, "ro", None
+        tmpdir = Path(tempfile.mkdtemp(prefix="etiket-qcodes-"))
+        try:
+            target = tmpdir / source.name
+            shutil.copyfile(source, target)
+            shutil.copyfile(_side_file(source, "-wal"), _side_file(target, "-wal"))
+            return header, "copy", tmpdir
+        except FileNotFoundError:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            if attempt == attempts - 1 or not source.exists():
+                raise
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
