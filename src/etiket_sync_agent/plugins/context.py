@@ -7,9 +7,12 @@ into the attempt's :class:`SyncRecord`.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -164,11 +167,56 @@ class SyncContext:
 
     @contextmanager
     def scratch_dir(self) -> Iterator[Path]:
-        tmp = Path(tempfile.mkdtemp(prefix="etiket-sync-"))
+        """An empty private folder for intermediate files, emptied when the block exits."""
+        tmp = _SCRATCH.take()
         try:
             yield tmp
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _SCRATCH.give_back(tmp)
+
+
+class _ScratchPool:
+    """Empty private temp folders, reused: on some file systems making and removing a
+    folder for every item costs more than writing the item's files. A folder goes back
+    to the pool only once emptied; the pool's folders are removed at exit."""
+
+    MAX_FREE = 4
+
+    def __init__(self) -> None:
+        self._free: list[Path] = []
+        self._lock = threading.Lock()
+        atexit.register(self.clear)
+
+    def take(self) -> Path:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return Path(tempfile.mkdtemp(prefix="etiket-sync-"))
+
+    def give_back(self, folder: Path) -> None:
+        try:
+            for entry in os.scandir(folder):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        with self._lock:
+            if len(self._free) < self.MAX_FREE:
+                self._free.append(folder)
+                return
+        folder.rmdir()
+
+    def clear(self) -> None:
+        with self._lock:
+            folders, self._free = self._free, []
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+_SCRATCH = _ScratchPool()
 
 
 def write_netcdf(ds: xr.Dataset, path: Path) -> Path:

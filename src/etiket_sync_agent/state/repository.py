@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 
 from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import NotFoundError
@@ -204,17 +204,19 @@ def save_item(db: StateDB, item_id: int, **fields: Any) -> None:
 
 def append_record(db: StateDB, item_id: int, record: dict[str, Any], **fields: Any) -> None:
     """Store the attempt's record (keeping the last few) together with new item fields."""
-    # Core statements, not the ORM: this runs once per synchronized item
+    # prepared Core statements, not the ORM: this runs once per synchronized item
     with db.session() as s, s.begin():
-        found = s.execute(select(Item.records).where(Item.id == item_id)).first()
+        found = s.execute(_ITEM_RECORDS, {"q_id": item_id}).first()
         if found is None:  # the source was removed while syncing
             return
         records = [*(found.records or []), record][-MAX_RECORDS:]
         s.execute(
-            update(Item)
-            .where(Item.id == item_id)
-            .values(records=records, updated=utcnow(), **fields)
+            _UPDATE_ITEM, {"q_id": item_id, "records": records, "updated": utcnow(), **fields}
         )
+
+
+_ITEM_RECORDS = select(Item.records).where(Item.id == bindparam("q_id"))
+_UPDATE_ITEM = update(Item.__table__).where(Item.__table__.c.id == bindparam("q_id"))
 
 
 def get_item(db: StateDB, source_id: int, identifier: str) -> Item:

@@ -236,6 +236,32 @@ def runs_since(
     return with_connection(conn_or_path, read)
 
 
+def _query_by_guid(
+    conn: ReadOnlyConnection, schema: SchemaInfo, guid: str
+) -> list[tuple[RunInfo, dict[str, Any]]]:
+    """The run with this GUID. QCoDeS has no index on ``runs.guid`` and a scan reads every
+    run's row (snapshots included), so the connection remembers the run id of each GUID
+    (from one scan of the two columns) and the run is read by its primary key, its GUID
+    checked against the one asked for."""
+    known = conn.guid_run_ids.get(guid)
+    if known is None and schema.has_run_column("guid"):
+        with translate_errors(conn.source_path, "the runs table"):
+            rows = conn.execute("SELECT guid, run_id FROM runs WHERE guid IS NOT NULL")
+            conn.guid_run_ids.update((str(g), int(i)) for g, i in rows)
+        known = conn.guid_run_ids.get(guid)
+    if known is not None:
+        found = _query_runs(conn, schema, "WHERE runs.run_id = ?", (known,))
+        if found and found[0][0].guid == guid:
+            return found
+        conn.guid_run_ids.pop(guid, None)  # the run ids changed (another file?): look it up
+    if schema.has_run_column("guid"):
+        found = _query_runs(conn, schema, "WHERE runs.guid = ?", (guid,))
+        if found:
+            return found
+    # maybe a GUID we synthesize for a schema v0 database (or for a run without one)
+    return [f for f in _query_runs(conn, schema) if f[0].guid == guid.lower()]
+
+
 def load_run_metadata(conn: ReadOnlyConnection, schema: SchemaInfo, run: int | str) -> RunMetadata:
     """Metadata of run ``run`` (a run id, or a GUID string) on an open connection.
 
@@ -247,12 +273,7 @@ def load_run_metadata(conn: ReadOnlyConnection, schema: SchemaInfo, run: int | s
         QCoDeSFormatError: the run's description is broken.
     """
     if isinstance(run, str) and not run.isdigit():
-        if schema.has_run_column("guid"):
-            found = _query_runs(conn, schema, "WHERE runs.guid = ?", (run,))
-        else:
-            found = []
-        if not found:  # maybe a GUID we synthesize for a schema v0 database
-            found = [f for f in _query_runs(conn, schema) if f[0].guid == run.lower()]
+        found = _query_by_guid(conn, schema, run)
     else:
         found = _query_runs(conn, schema, "WHERE runs.run_id = ?", (int(run),))
     if not found:

@@ -88,6 +88,12 @@ def read_schema(conn: ReadOnlyConnection) -> SchemaInfo:
         conn.execute("BEGIN")
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            # SQLite bumps schema_version with every schema change (QCoDeS adds a table
+            # per run): while it stands, the schema read last time on this connection holds
+            cookie = (version, int(conn.execute("PRAGMA schema_version").fetchone()[0]))
+            cached = getattr(conn, "schema_cache", None)
+            if cached is not None and cached[0] == cookie:
+                return cached[1]
             # only the fixed tables: listing thousands of result tables costs per call
             tables = frozenset(
                 row[0]
@@ -118,7 +124,10 @@ def read_schema(conn: ReadOnlyConnection) -> SchemaInfo:
             f"{LATEST_SCHEMA_VERSION}",
             hint="upgrade etiket_sync_agent",
         )
-    return SchemaInfo(user_version=version, tables=tables, run_columns=run_columns)
+    info = SchemaInfo(user_version=version, tables=tables, run_columns=run_columns)
+    if isinstance(conn, ReadOnlyConnection):
+        conn.schema_cache = (cookie, info)
+    return info
 
 
 def table_exists(conn: ReadOnlyConnection, name: str) -> bool:

@@ -38,7 +38,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .errors import QCoDeSDatabaseBusy, QCoDeSFormatError
 
@@ -66,6 +66,10 @@ class ReadOnlyConnection(sqlite3.Connection):
     _tmpdir: Path | None
     _stat: tuple[int, int] | None
     _identity: tuple[int, int]
+    #: GUID -> run id, filled by the run lookup (QCoDeS has no index on runs.guid)
+    guid_run_ids: dict[str, int]
+    #: ((user_version, schema_version), SchemaInfo) of the last read_schema
+    schema_cache: tuple[tuple[int, int], Any] | None = None
 
     def snapshot_still_valid(self) -> bool:
         """True unless this is an ``immutable`` open and the file may have changed since.
@@ -182,6 +186,7 @@ def open_readonly(
             conn._stat = stat
             st = source.stat()
             conn._identity = (st.st_dev, st.st_ino)
+            conn.guid_run_ids = {}
             conn.execute("PRAGMA query_only = 1")
             # Touch the schema now so that "file is not a database" surfaces here.
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
