@@ -36,8 +36,19 @@ class QCoDeSConfig:
         default=600.0,
         metadata={"help": "an unfinished run without new rows for this long is finalized"},
     )
+    in_memory_limit_mb: float = field(
+        default=256.0,
+        metadata={
+            "help": "runs with more values than this (MiB) are not arranged in memory"
+            " (peak ~3x): numeric ones are streamed as flat columns"
+        },
+    )
 
     def validate(self) -> None:
+        if not self.in_memory_limit_mb > 0:
+            raise ConfigError(f"in_memory_limit_mb must be positive, got {self.in_memory_limit_mb}")
+        if self.live_timeout_s < 0:
+            raise ConfigError(f"live_timeout_s must not be negative, got {self.live_timeout_s}")
         path = Path(self.database_path).expanduser().resolve()
         if path.suffix.lower() != ".db":
             raise ConfigError(f"database_path {path} is not a .db file")
@@ -139,7 +150,13 @@ class QCoDeSBackend(DatabaseBackend):
             )
         with ctx.scratch_dir() as tmp:
             with ctx.task("write NetCDF"):
-                out = write_run_netcdf(conn, item.identifier, tmp / DATA_FILE)
+                out = write_run_netcdf(
+                    conn,
+                    item.identifier,
+                    tmp / DATA_FILE,
+                    memory_limit=int(self.config.in_memory_limit_mb * 2**20),
+                    warn=ctx.warn,
+                )
             with ctx.task("upload"):
                 ctx.upload_file(
                     out, name=DATA_FILE, file_type=HDF5_NETCDF, generator=GENERATOR, live=live

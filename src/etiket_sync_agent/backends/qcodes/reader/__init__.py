@@ -19,13 +19,18 @@ SQLite's schema parse; a caller reading many runs can also hold one connection::
             write_run_netcdf(conn, info.run_id, out_dir / f"{info.guid}.nc")
 
 Errors: :class:`QCoDeSFormatError` (not retryable), :class:`QCoDeSDatabaseBusy`
-(retryable), :class:`QCoDeSRunNotFoundError`.
+(retryable), :class:`QCoDeSRunNotFoundError`, :class:`QCoDeSRunTooLarge`.
 """
 
 from __future__ import annotations
 
 from .connections import close_idle_connections
-from .errors import QCoDeSDatabaseBusy, QCoDeSFormatError, QCoDeSRunNotFoundError
+from .errors import (
+    QCoDeSDatabaseBusy,
+    QCoDeSFormatError,
+    QCoDeSRunNotFoundError,
+    QCoDeSRunTooLarge,
+)
 from .export import read_run_xarray
 from .interdeps import InterDependencies, ParamSpec
 from .netcdf import write_run_netcdf
@@ -40,6 +45,7 @@ __all__ = [
     "QCoDeSDatabaseBusy",
     "QCoDeSFormatError",
     "QCoDeSRunNotFoundError",
+    "QCoDeSRunTooLarge",
     "ReadOnlyConnection",
     "RunDescription",
     "RunInfo",

@@ -36,3 +36,11 @@ class QCoDeSDatabaseBusy(DatasetError):
             hint or "the acquisition software is writing; the agent retries later",
             retryable=True,
         )
+
+
+class QCoDeSRunTooLarge(QCoDeSFormatError):
+    """A run holds more array or text data than the memory limit allows to convert.
+
+    Numeric runs over the limit are streamed as flat columns instead; only runs whose
+    values must be decoded row by row (arrays, complex numbers, text) end here.
+    """

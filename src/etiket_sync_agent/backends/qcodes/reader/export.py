@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .connections import with_connection
 from .errors import QCoDeSFormatError
-from .result_table import DEFAULT_BATCH_ROWS, open_result_table
+from .result_table import DEFAULT_BATCH_ROWS, ResultTable, open_result_table
 from .run_description import to_storage_json
 from .runs import RunMetadata, links_to_str, load_run_metadata
 from .schema import read_schema
@@ -53,10 +53,12 @@ def load_run(
     max_rows: int | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     defer_shaped: bool = False,
+    memory_limit: int | None = None,
 ) -> tuple[RunMetadata, list[TreeData]]:
     """Metadata and the data of every tree of ``run`` on an open connection.
 
-    ``defer_shaped``: see :func:`.tree_data.read_tree` (for streaming writers).
+    ``defer_shaped``, ``memory_limit``: see :func:`.tree_data.read_tree` (for streaming
+    writers).
 
     The run row, its description and the row bound of its result table are read in one
     snapshot; the data up to that bound is then read in short statements, so a writer
@@ -73,10 +75,29 @@ def load_run(
             f"{meta.info.result_table_name!r} is missing"
         )
     trees = [
-        read_tree(conn, table, desc, top, batch_rows=batch_rows, defer_shaped=defer_shaped)
+        read_tree(
+            conn,
+            table,
+            desc,
+            top,
+            batch_rows=batch_rows,
+            defer_shaped=defer_shaped,
+            memory_limit=memory_limit,
+        )
         for top in desc.interdeps.top_level_parameters
     ]
     return meta, trees
+
+
+def load_run_head(
+    conn: ReadOnlyConnection, run: int | str, *, max_rows: int | None = None
+) -> tuple[RunMetadata, ResultTable | None]:
+    """The run's metadata and its result table with the row bound fixed (one snapshot)."""
+    schema = read_schema(conn)
+    with read_transaction(conn):
+        meta = load_run_metadata(conn, schema, run)
+        table = open_result_table(conn, meta.info.result_table_name, max_rows=max_rows)
+    return meta, table
 
 
 def assemble_dataset(meta: RunMetadata, trees: list[TreeData], *, fast: bool = True) -> xr.Dataset:
@@ -114,15 +135,15 @@ def assemble_dataset(meta: RunMetadata, trees: list[TreeData], *, fast: bool = T
     specs = {ps["name"]: ps for ps in desc.interdeps.old_style_paramspecs()}
     for name in list(ds.coords):
         if name not in ("index", "multi_index") and name in specs:
-            ds.coords[name].attrs.update(_variable_attrs(specs[str(name)]))
+            ds.coords[name].attrs.update(variable_attrs(specs[str(name)]))
     for name in list(ds.data_vars):
         if name in specs:
-            ds.data_vars[name].attrs.update(_variable_attrs(specs[str(name)]))
+            ds.data_vars[name].attrs.update(variable_attrs(specs[str(name)]))
     ds.attrs.update(dataset_attrs(meta))
     return ds
 
 
-def _variable_attrs(spec: dict[str, Any]) -> dict[str, Any]:
+def variable_attrs(spec: dict[str, Any]) -> dict[str, Any]:
     attrs = dict(spec)
     attrs["units"] = spec.get("unit", "")
     attrs["long_name"] = spec.get("label", "")

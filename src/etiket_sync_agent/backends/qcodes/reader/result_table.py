@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import QCoDeSFormatError
 from .schema import quote_identifier
 from .sqlite_open import ReadOnlyConnection, translate_errors
 
@@ -123,6 +124,38 @@ def fetch_float_block(
     if not blocks:
         return np.empty((0, k), dtype=np.float64)
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
+def iter_float_column(
+    conn: ReadOnlyConnection,
+    table: ResultTable,
+    column: str,
+    *,
+    not_null: str,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[np.ndarray]:
+    """``column`` at the rows where ``not_null`` is not NULL, in row order, as float64
+    blocks of at most ``batch_rows`` values (NULL becomes NaN).
+
+    Raises:
+        QCoDeSFormatError: a value is not a number.
+    """
+    ident = _id_expr(table)
+    sql = (
+        f"SELECT ifnull({quote_identifier(column)}, 'nan') FROM {table.quoted}"
+        f" WHERE {ident} > ? AND {ident} <= ? AND {quote_identifier(not_null)} IS NOT NULL"
+    )
+    with translate_errors(conn.source_path, f"result table {table.name!r}"):
+        for lo, hi in table.windows(batch_rows):
+            cursor = conn.execute(sql, (lo, hi))
+            try:
+                yield np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
+            except (ValueError, TypeError) as exc:
+                cursor.close()
+                raise QCoDeSFormatError(
+                    f"column {column!r} of result table {table.name!r} holds a value that is"
+                    f" not a number: {exc}"
+                ) from None
 
 
 def fetch_rows(

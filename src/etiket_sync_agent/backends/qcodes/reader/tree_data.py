@@ -40,7 +40,8 @@ from .result_table import (
     first_ids,
 )
 from .run_description import RunDescription
-from .sqlite_open import ReadOnlyConnection
+from .schema import quote_identifier
+from .sqlite_open import ReadOnlyConnection, translate_errors
 
 _BLOB_TYPES = ("array", "complex")
 
@@ -76,11 +77,16 @@ def read_tree(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     defer_shaped: bool = False,
+    memory_limit: int | None = None,
 ) -> TreeData:
     """Load the tree headed by ``top`` from ``table`` (None = the run has no table yet).
 
     ``defer_shaped`` leaves the values of a tree read by the shaped fast path in the
     database (see :class:`TreeData`), for writers that stream them.
+
+    ``memory_limit`` (bytes): a tree that is not streamed and whose values would take
+    more than this in memory is not loaded; :class:`TooLargeForMemory` is raised instead
+    (building the export needs about three times the values' size at its peak).
 
     Raises:
         QCoDeSFormatError: a tree member has no column in the result table, or a stored
@@ -106,6 +112,8 @@ def read_tree(
         fast = _read_shaped_fast(conn, table, desc, top, deps, batch_rows, defer_shaped)
         if fast is not None:
             return fast
+    if memory_limit is not None:
+        _check_memory(conn, table, top, names, plain, memory_limit)
 
     columns: list[Any] | None = None
     if all(plain):
@@ -122,6 +130,52 @@ def read_tree(
         arrays = _empty_arrays(names)
     _apply_shape(arrays, desc.shape_of(top))
     return TreeData(top, deps, inferred, arrays, n_rows=n_rows)
+
+
+class TooLargeForMemory(Exception):
+    """Internal: a tree's values would exceed the memory limit (see :func:`read_tree`)."""
+
+    def __init__(self, top: str, n_rows: int, n_bytes: int, numeric: bool) -> None:
+        super().__init__(f"tree {top!r}: {n_rows} rows, ~{n_bytes / 2**20:.0f} MiB")
+        self.top, self.n_rows, self.n_bytes, self.numeric = top, n_rows, n_bytes, numeric
+
+
+def _check_memory(
+    conn: ReadOnlyConnection,
+    table: ResultTable,
+    top: str,
+    names: tuple[str, ...],
+    plain: list[bool],
+    limit: int,
+) -> None:
+    """Raise :class:`TooLargeForMemory` if the tree's values would take more than ``limit``
+    bytes in memory. Free for the usual small run: the table's id range bounds its rows,
+    and only a range that could exceed the limit costs a counting query (inside SQLite)."""
+    if table.first_id is None or table.id_bound is None:
+        return
+    blobs = [n for n, p in zip(names, plain, strict=True) if not p]
+    upper_rows = table.id_bound - table.first_id + 1
+    if not blobs and upper_rows * len(names) * 8 <= limit:
+        return
+    if blobs:
+        try:
+            on_disk = conn.source_path.stat().st_size
+        except OSError:
+            on_disk = None
+        if on_disk is not None and 2 * on_disk <= limit and upper_rows * len(names) * 8 <= limit:
+            return  # no run in the file can be that big
+    ident = '"id"' if table.id_column == "id" else "rowid"
+    sizes = ", ".join(f"sum(length({quote_identifier(n)}))" for n in blobs)
+    sql = (
+        f"SELECT count({quote_identifier(top)}){', ' + sizes if sizes else ''}"
+        f" FROM {table.quoted} WHERE {ident} <= ? AND {quote_identifier(top)} IS NOT NULL"
+    )
+    with translate_errors(conn.source_path, f"result table {table.name!r}"):
+        counts = conn.execute(sql, (table.id_bound,)).fetchone()
+    n_rows = int(counts[0] or 0)
+    n_bytes = n_rows * 8 * (len(names) - len(blobs)) + sum(int(c or 0) for c in counts[1:])
+    if n_bytes > limit:
+        raise TooLargeForMemory(top, n_rows, n_bytes, numeric=not blobs)
 
 
 def _empty_arrays(names: tuple[str, ...]) -> dict[str, np.ndarray]:
