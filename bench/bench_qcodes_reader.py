@@ -202,7 +202,7 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-qcodes-reader-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, object] = {"args": {k: str(v) for k, v in vars(args).items()}}
-    cases = [("small", args.small_runs, None)]
+    cases = [("small", args.small_runs, None)] if args.small_runs else []
     if args.large_runs:
         cases.append(("large (set_shapes)", args.large_runs, True))
         if args.unshaped:

@@ -132,6 +132,32 @@ def test_sources_pause_resume_remove_and_items(cli, tmp_path: Path) -> None:
     assert r.returncode == 3 and "no source called 'lab'" in r.stderr
 
 
+def test_sources_edit_changes_settings_validates_and_keeps_the_data_it_points_at(
+    cli, tmp_path: Path
+) -> None:
+    root, other = tmp_path / "data", tmp_path / "other"
+    make_dataset(root, "a")
+    other.mkdir()
+    cli("scopes", "create", "proj")
+    cli("add-source", "folderbase", "lab", "--scope", "proj", "--set", f"root_directory={root}")
+    shown = cli("sources", "edit", "lab", "--set", "is_server_folder=true", "--json", as_json=True)
+    assert shown["config"] == {"root_directory": str(root), "is_server_folder": True}
+    # bad values, unknown keys and nothing to change: one line, nothing written
+    for args, message in (
+        (["--set", "is_server_folder=maybe"], "is_server_folder"),
+        (["--set", "colour=blue"], "unknown config key"),
+        ([], "nothing to change"),
+        (["--set", f"root_directory={other}"], "other data"),
+    ):
+        r = cli("sources", "edit", "lab", *args, check=False)
+        assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
+    assert cli("sources", "show", "lab", "--json", as_json=True)["config"] == shown["config"]
+    r = cli("sources", "edit", "nope", "--set", "is_server_folder=false", check=False)
+    assert r.returncode == 3 and "no source called 'nope'" in r.stderr
+    cli("run", "--once")  # the edited source still syncs what it did
+    assert [i["status"] for i in cli("items", "lab", "--json", as_json=True)] == ["synchronized"]
+
+
 def test_second_run_is_refused_and_sigterm_stops_cleanly(cli, home, tmp_path: Path) -> None:
     root = tmp_path / "data"
     make_dataset(root, "a")

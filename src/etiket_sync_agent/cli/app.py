@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-sources_app = typer.Typer(help="List, inspect, pause, resume and remove sync sources.")
+sources_app = typer.Typer(help="List, inspect, edit, pause, resume and remove sync sources.")
 scopes_app = typer.Typer(help="Scopes of the dataset store.")
 datasets_app = typer.Typer(help="Datasets in the store.")
 app.add_typer(sources_app, name="sources")
@@ -173,6 +173,31 @@ def sources_show(name: str, json_: bool = JSON) -> None:
 
     data = sources.show_source(_runtime(), name)
     render.print_json(data) if json_ else render.source(data)
+
+
+@sources_app.command("edit")
+def sources_edit(
+    name: str,
+    set_: list[str] = typer.Option([], "--set", help="Config value key=value (repeatable)."),
+    config_file: Path | None = typer.Option(
+        None, "--config-file", help="YAML/JSON file with config values."
+    ),
+    json_: bool = JSON,
+) -> None:
+    """Change config values of a source (validated by its backend; nothing written on error)."""
+    from etiket_sync_agent.services import sources
+
+    data = sources.edit_source(_runtime(), name, sources.parse_settings(set_, config_file))
+    if json_:
+        render.print_json(data)
+        return
+    render.console.print(f"Updated source [bold]{name}[/].")
+    render.source(data)
+    if data["items"]["failed"]:
+        render.console.print(
+            f"{data['items']['failed']} failed item(s) keep their state: "
+            f"`etiket-sync retry {name}` tries them again with the new settings."
+        )
 
 
 @sources_app.command("remove")

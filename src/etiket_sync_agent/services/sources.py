@@ -140,6 +140,29 @@ def show_source(rt: Runtime, name: str) -> dict[str, Any]:
     return out
 
 
+def edit_source(rt: Runtime, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Change config values of a source; the rest of its config stays.
+
+    The merged config is validated by the backend's config class and nothing is written
+    on any error. A source cannot be pointed at other data (its identity, e.g. the
+    database file, must stay): its items and manifest belong to that data. A running
+    agent picks the change up at its next iteration.
+    """
+    if not settings:
+        raise ConfigError("nothing to change", hint="pass --set key=value or --config-file FILE")
+    src = repo.get_source(rt.state, name)
+    cls = rt.registry.backend(src.backend)
+    config = build_config(cls.config_class, {**(src.config or {}), **settings})
+    identity = cls(config, name).source_identity()
+    if (identity or None) != (src.identity or None):
+        raise ConfigError(
+            f"this change points source {name!r} at other data ({identity})",
+            hint="add a new source for other data; its items belong to what it syncs now",
+        )
+    repo.set_source_fields(rt.state, src.id, config=config_to_json(config))
+    return show_source(rt, name)
+
+
 def set_paused(rt: Runtime, name: str, paused: bool) -> dict[str, Any]:
     src = repo.get_source(rt.state, name)
     repo.set_source_fields(rt.state, src.id, status="paused" if paused else "active")

@@ -200,6 +200,13 @@ def test_the_backend_streams_big_runs_and_refuses_big_array_runs(
     assert refused["status"] == "failed" and refused["next_retry"] is None
     assert "memory limit" in refused["last_error"]
     assert items[guids["grid_shapes"]]["status"] == "synchronized"
+    # what the error's hint says: raise the limit, retry
+    sources.edit_source(runtime, "big", {"in_memory_limit_mb": "64"})
+    failed = [i for i in items.values() if i["status"] == "failed"]
+    assert all("memory limit" in i["last_error"] for i in failed)
+    assert sources.retry(runtime, "big") == len(failed)
+    SyncEngine(runtime, FAST).run(once=True)
+    assert {i["status"] for i in items_by_id(runtime, "big").values()} == {"synchronized"}
 
 
 def test_the_memory_limit_must_be_positive(runtime: Runtime, reference_db) -> None:
