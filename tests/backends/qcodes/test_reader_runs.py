@@ -128,3 +128,25 @@ def test_guid_is_synthesized_for_v0_databases_as_qcodes_upgrade_does(tmp_path: P
             assert info.guid == load_by_id(info.run_id, conn=conn).guid
     finally:
         conn.close()
+
+
+def test_runs_are_found_by_guid_through_a_remembered_run_id(reference_db) -> None:
+    from etiket_sync_agent.backends.qcodes.reader import open_readonly
+
+    path, _ = reference_db
+    listed = list_runs(path, with_row_counts=False)
+    conn = open_readonly(path)
+    try:
+        for info in listed:
+            assert read_run_metadata(conn, info.guid).run_id == info.run_id
+        assert conn.guid_run_ids == {i.guid: i.run_id for i in listed}
+        # a stale entry (run ids are not GUIDs: another file, a rebuilt database) is
+        # detected by the GUID check and the run is looked up again
+        first, second = listed[0], listed[1]
+        conn.guid_run_ids[first.guid] = second.run_id
+        assert read_run_metadata(conn, first.guid).run_id == first.run_id
+        assert conn.guid_run_ids[first.guid] == first.run_id
+        with pytest.raises(QCoDeSRunNotFoundError):
+            read_run_metadata(conn, "00000000-0000-0000-0000-000000000000")
+    finally:
+        conn.close()

@@ -257,6 +257,7 @@ def _query_by_guid(
     if schema.has_run_column("guid"):
         found = _query_runs(conn, schema, "WHERE runs.guid = ?", (guid,))
         if found:
+            conn.guid_run_ids[guid] = found[0][0].run_id
             return found
     # maybe a GUID we synthesize for a schema v0 database (or for a run without one)
     return [f for f in _query_runs(conn, schema) if f[0].guid == guid.lower()]

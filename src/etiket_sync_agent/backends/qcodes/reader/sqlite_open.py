@@ -69,7 +69,12 @@ class ReadOnlyConnection(sqlite3.Connection):
     #: GUID -> run id, filled by the run lookup (QCoDeS has no index on runs.guid)
     guid_run_ids: dict[str, int]
     #: ((user_version, schema_version), SchemaInfo) of the last read_schema
-    schema_cache: tuple[tuple[int, int], Any] | None = None
+    schema_cache: tuple[tuple[int, int], Any] | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guid_run_ids = {}
+        self.schema_cache = None
 
     def snapshot_still_valid(self) -> bool:
         """True unless this is an ``immutable`` open and the file may have changed since.
@@ -186,7 +191,6 @@ def open_readonly(
             conn._stat = stat
             st = source.stat()
             conn._identity = (st.st_dev, st.st_ino)
-            conn.guid_run_ids = {}
             conn.execute("PRAGMA query_only = 1")
             # Touch the schema now so that "file is not a database" surfaces here.
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
