@@ -211,7 +211,12 @@ class SyncEngine:
                 if self._stop.is_set() or (deadline is not None and time.monotonic() > deadline):
                     break
                 seen.add(item.id)
+                live = item.status == ItemStatus.LIVE.value
+                if live and not rt.live_due(item.identifier) and rt.still_live(item):
+                    continue  # paced: see SourceRuntime.after_attempt
+                t0 = time.monotonic()
                 status = sync_item(rt, item, self.settings, self.report)
+                rt.after_attempt(item.identifier, status, time.monotonic() - t0)
                 attempted += 1
                 failed += status == ItemStatus.FAILED.value
                 rt.set_status(item.identifier, status)

@@ -21,6 +21,8 @@ from etiket_sync_agent.state.models import Item, Source
 logger = logging.getLogger(__name__)
 
 DEFAULT_SCOPE = "default"
+#: a live dataset waits this many times its last live pass before the next one
+LIVE_BUSY_FACTOR = 4.0
 
 
 class SourceError(EtiketSyncError):
@@ -61,6 +63,8 @@ class SourceRuntime:
         self.discovered = False  # a discovery succeeded since the runtime started
         #: identifiers of live items (the loop wakes often while there are some)
         self.live: set[str] = {i for i, k in self.known.items() if k.status == "live"}
+        #: live identifier -> monotonic time its next live pass is due (see after_attempt)
+        self._live_next: dict[str, float] = {}
         self._last_full = 0.0
         self._scan_seconds = 0.0  # duration of the last full scan
         self._poll_seconds = 0.0  # duration of the last cheap poll
@@ -238,6 +242,30 @@ class SourceRuntime:
         if self.backend.check_live_dataset(self.to_sync_item(last)):
             repo.save_item(self.runtime.state, last.id, status=ItemStatus.LIVE.value)
             self.set_status(last.identifier, ItemStatus.LIVE.value)
+
+    # -- live pacing ------------------------------------------------------------------
+    def live_due(self, identifier: str) -> bool:
+        """Whether the live item is due for another live pass (see :meth:`after_attempt`)."""
+        return time.monotonic() >= self._live_next.get(identifier, 0.0)
+
+    def still_live(self, item: Item) -> bool:
+        """The backend's cheap check that a live item is still being measured."""
+        try:
+            return bool(self.backend.check_live_dataset(self.to_sync_item(item)))
+        except Exception as exc:  # noqa: BLE001 - treated as finished: the sync decides
+            logger.warning("check_live_dataset failed for %s: %s", item.identifier, exc)
+            return False
+
+    def after_attempt(self, identifier: str, status: str, seconds: float) -> None:
+        """Pace live passes: the next one starts ``live_interval_s`` after this one ended,
+        or ``LIVE_BUSY_FACTOR`` times as long as it took if that is longer, so a big live
+        dataset takes at most ~1/(1 + factor) of the agent's time while it is measured.
+        Whether it finished is still checked at every wake (:meth:`still_live`)."""
+        if status == ItemStatus.LIVE.value:
+            pause = max(self.settings.live_interval_s, LIVE_BUSY_FACTOR * seconds)
+            self._live_next[identifier] = time.monotonic() + pause
+        else:
+            self._live_next.pop(identifier, None)
 
     def set_status(self, identifier: str, status: str) -> None:
         """Keep the in-memory manifest in step with an item's new status."""
