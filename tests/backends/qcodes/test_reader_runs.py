@@ -150,3 +150,16 @@ def test_runs_are_found_by_guid_through_a_remembered_run_id(reference_db) -> Non
             read_run_metadata(conn, "00000000-0000-0000-0000-000000000000")
     finally:
         conn.close()
+
+
+def test_newest_run_is_the_last_of_list_runs(reference_db, tmp_path: Path) -> None:
+    from etiket_sync_agent.backends.qcodes.reader import newest_run
+
+    path, _ = reference_db
+    listed = list_runs(path)
+    assert newest_run(path) == listed[-1]
+    empty = tmp_path / "empty.db"
+    shutil.copyfile(path, empty)
+    with sqlite3.connect(empty) as conn:
+        conn.execute("DELETE FROM runs")
+    assert newest_run(empty) is None

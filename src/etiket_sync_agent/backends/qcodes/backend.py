@@ -11,6 +11,7 @@ from pathlib import Path
 from etiket_sync_agent.backends.qcodes.metadata import dataset_fields
 from etiket_sync_agent.backends.qcodes.reader import (
     list_runs,
+    newest_run,
     read_run_metadata,
     runs_since,
     validate_database,
@@ -106,10 +107,9 @@ class QCoDeSBackend(DatabaseBackend):
         return out
 
     def check_live_dataset(self, item: SyncItem) -> bool:
-        runs = list_runs(self.path, with_row_counts=True)
-        if not runs:
+        newest = newest_run(self.path, with_row_counts=True)
+        if newest is None:
             return False
-        newest = max(runs, key=lambda r: r.run_id)
         if newest.guid != item.identifier or newest.is_completed:
             self._progress.pop(item.identifier, None)
             return False

@@ -4,7 +4,8 @@ Public API:
 
 * :func:`open_readonly` - open a database without side effects on the user's files;
 * :func:`validate_database` - is this a QCoDeS database we can read (for ``add-source``)?
-* :func:`list_runs`, :func:`runs_since` - the runs, cheaply (discovery);
+* :func:`list_runs`, :func:`runs_since`, :func:`newest_run` - the runs, cheaply (discovery,
+  live sync);
 * :func:`read_run_metadata` - one run's metadata, description and snapshot;
 * :func:`read_run_xarray` - one run as QCoDeS' ``to_xarray_dataset()`` gives it;
 * :func:`write_run_netcdf` - that dataset written as NetCDF4 (h5netcdf).
@@ -35,7 +36,14 @@ from .export import read_run_xarray
 from .interdeps import InterDependencies, ParamSpec
 from .netcdf import write_run_netcdf
 from .run_description import RunDescription
-from .runs import RunInfo, RunMetadata, list_runs, read_run_metadata, runs_since
+from .runs import (
+    RunInfo,
+    RunMetadata,
+    list_runs,
+    newest_run,
+    read_run_metadata,
+    runs_since,
+)
 from .schema import SchemaInfo, validate_database
 from .sqlite_open import ReadOnlyConnection, open_readonly
 
@@ -53,6 +61,7 @@ __all__ = [
     "SchemaInfo",
     "close_idle_connections",
     "list_runs",
+    "newest_run",
     "open_readonly",
     "read_run_metadata",
     "read_run_xarray",

@@ -213,6 +213,26 @@ def list_runs(
     return with_connection(conn_or_path, read)
 
 
+def newest_run(
+    conn_or_path: ReadOnlyConnection | str | Path, *, with_row_counts: bool = True
+) -> RunInfo | None:
+    """The run with the highest run id (None for an empty database): what live sync
+    watches, without listing every run (one primary-key lookup)."""
+
+    def read(conn: ReadOnlyConnection) -> RunInfo | None:
+        schema = read_schema(conn)
+        with read_transaction(conn):
+            found = _query_runs(
+                conn,
+                schema,
+                "WHERE runs.run_id = (SELECT max(run_id) FROM runs)",
+                with_row_counts=with_row_counts,
+            )
+        return found[0][0] if found else None
+
+    return with_connection(conn_or_path, read)
+
+
 def runs_since(
     conn_or_path: ReadOnlyConnection | str | Path,
     last_run_id: int,
