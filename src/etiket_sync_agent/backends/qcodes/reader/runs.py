@@ -280,7 +280,9 @@ def _query_by_guid(
             conn.guid_run_ids[guid] = found[0][0].run_id
             return found
     # maybe a GUID we synthesize for a schema v0 database (or for a run without one)
-    return [f for f in _query_runs(conn, schema) if f[0].guid == guid.lower()]
+    everything = _query_runs(conn, schema)
+    conn.guid_run_ids.update((info.guid, info.run_id) for info, _ in everything)
+    return [f for f in everything if f[0].guid == guid.lower()]
 
 
 def load_run_metadata(conn: ReadOnlyConnection, schema: SchemaInfo, run: int | str) -> RunMetadata:
