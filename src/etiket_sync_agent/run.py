@@ -18,6 +18,7 @@ from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.home import Home
 from etiket_sync_agent.logs import setup_logging
 from etiket_sync_agent.runtime import Runtime
+from etiket_sync_agent.state import repository as repo
 
 
 @contextmanager
@@ -47,12 +48,18 @@ def sync_loop(
     settings: EngineSettings | None = None,
     reporter: Reporter = null_reporter,
     runtime: Runtime | None = None,
+    only_sources: set[str] | None = None,
 ) -> RunSummary:
-    """Run the sync loop ``n_cycles`` iterations (0 = until SIGINT/SIGTERM)."""
+    """Run the sync loop ``n_cycles`` iterations (0 = until SIGINT/SIGTERM).
+
+    ``only_sources``: names of the sources to synchronize (default: every source).
+    """
     rt = runtime or Runtime(Home.resolve(home))
     setup_logging(rt.home)
-    engine = SyncEngine(rt, settings, reporter)
+    engine = SyncEngine(rt, settings, reporter, only_sources=only_sources)
     try:
+        for name in sorted(only_sources or ()):
+            repo.get_source(rt.state, name)  # NotFoundError for a name that does not exist
         with _stop_on_signals(engine):
             return engine.run(iterations=n_cycles, once=once)
     finally:

@@ -132,6 +132,23 @@ def test_sources_pause_resume_remove_and_items(cli, tmp_path: Path) -> None:
     assert r.returncode == 3 and "no source called 'lab'" in r.stderr
 
 
+def test_run_source_and_demo_synchronize_only_the_sources_named(cli, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        make_dataset(tmp_path / name, "d")
+    cli("scopes", "create", "proj")
+    for name in ("a", "b"):
+        root = f"root_directory={tmp_path / name}"
+        cli("add-source", "folderbase", name, "--scope", "proj", "--set", root)
+    cli("demo")  # its own source only
+    cli("run", "--once", "--source", "a")
+    assert [i["status"] for i in cli("items", "a", "--json", as_json=True)] == ["synchronized"]
+    assert cli("items", "b", "--json", as_json=True) == []
+    r = cli("run", "--once", "--source", "nope", check=False)
+    assert r.returncode == 3 and "no source called 'nope'" in r.stderr
+    cli("run", "--once")
+    assert [i["status"] for i in cli("items", "b", "--json", as_json=True)] == ["synchronized"]
+
+
 def test_sources_edit_changes_settings_validates_and_keeps_the_data_it_points_at(
     cli, tmp_path: Path
 ) -> None:

@@ -59,6 +59,9 @@ def run(
     once: bool = typer.Option(False, "--once", help="Discover, attempt every due item once, exit."),
     iterations: int = typer.Option(0, "--iterations", "-n", min=0, help="Stop after N iterations."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log to the terminal."),
+    source: list[str] = typer.Option(
+        [], "--source", help="Synchronize only this source (repeatable; default: all)."
+    ),
 ) -> None:
     """Run the sync loop (until Ctrl-C, or --once / --iterations N)."""
     from etiket_sync_agent.cli.progress import ProgressReporter, line_reporter
@@ -67,12 +70,15 @@ def run(
 
     rt = _runtime()
     setup_logging(rt.home, console=verbose)
+    only = set(source) or None
     if once or iterations:
         with ProgressReporter() as reporter:
-            summary = sync_loop(iterations, once=once, reporter=reporter, runtime=rt)
+            summary = sync_loop(
+                iterations, once=once, reporter=reporter, runtime=rt, only_sources=only
+            )
     else:
         render.console.print(f"Agent running on {rt.home.data_dir} — Ctrl-C to stop.")
-        summary = sync_loop(0, reporter=line_reporter, runtime=rt)
+        summary = sync_loop(0, reporter=line_reporter, runtime=rt, only_sources=only)
     render.console.print(
         f"{summary.iterations} iteration(s), {summary.attempted} attempt(s), "
         f"{summary.failed} failed. See `etiket-sync status`."

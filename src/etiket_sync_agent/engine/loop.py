@@ -47,10 +47,13 @@ class SyncEngine:
         runtime: Runtime,
         settings: EngineSettings | None = None,
         reporter: Reporter = null_reporter,
+        only_sources: set[str] | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings or EngineSettings()
         self.report = reporter
+        #: names of the sources to synchronize (None = all of them)
+        self.only_sources = only_sources
         self._sources: dict[int, SourceRuntime] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -145,7 +148,9 @@ class SyncEngine:
         """Match runtimes to the sources in the state DB (the CLI edits them live)."""
         db = self.runtime.state
         current: dict[int, Source] = {
-            s.id: s for s in repo.list_sources(db) if s.status != "paused"
+            s.id: s
+            for s in repo.list_sources(db)
+            if s.status != "paused" and (self.only_sources is None or s.name in self.only_sources)
         }
         for sid in list(self._sources):
             src = current.get(sid)

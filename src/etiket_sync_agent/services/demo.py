@@ -118,5 +118,6 @@ def run_demo(
             scope=DEMO_SCOPE,
             settings={"root_directory": str(workspace)},
         )
-    summary = SyncEngine(rt, settings, reporter).run(once=True)
+    # only the demo source: the home's other sources are left to `etiket-sync run`
+    summary = SyncEngine(rt, settings, reporter, only_sources={DEMO_SOURCE}).run(once=True)
     return DemoResult(workspace, created, summary)
