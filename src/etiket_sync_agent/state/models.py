@@ -87,6 +87,8 @@ class Item(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "identifier"),
         Index("ix_items_schedule", "source_id", "status", "priority"),
+        # the highest-priority item of a source, asked for at every database poll
+        Index("ix_items_source_priority", "source_id", "priority", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
