@@ -116,12 +116,19 @@ def _as_float(value: Any) -> float | None:
         return None
 
 
-def _run_select(schema: SchemaInfo) -> tuple[str, list[str]]:
-    """SELECT over runs+experiments with NULL for the columns this schema lacks."""
+#: columns only a run's full metadata needs: snapshots can be megabytes per run
+_HEAVY_RUN_COLUMNS = frozenset({"parameters", "run_description", "snapshot", "parent_datasets"})
+
+
+def _run_select(schema: SchemaInfo, heavy: bool) -> tuple[str, list[str]]:
+    """SELECT over runs+experiments with NULL for the columns this schema lacks (and,
+    unless ``heavy``, for the big ones a :class:`RunInfo` does not need)."""
     wanted = list(STANDARD_RUN_COLUMNS)
     extra = list(schema.metadata_columns)
     parts = [
-        f"runs.{quote_identifier(c)}" if schema.has_run_column(c) else "NULL"
+        f"runs.{quote_identifier(c)}"
+        if schema.has_run_column(c) and (heavy or c not in _HEAVY_RUN_COLUMNS)
+        else "NULL"
         for c in (*wanted, *extra)
     ]
     sql = (
@@ -176,9 +183,13 @@ def _query_runs(
     params: tuple[Any, ...] = (),
     *,
     with_row_counts: bool = True,
+    heavy: bool = False,
 ) -> list[tuple[RunInfo, dict[str, Any]]]:
-    """Runs matching ``where`` with their raw row; call inside :func:`read_transaction`."""
-    sql, names = _run_select(schema)
+    """Runs matching ``where`` with their raw row; call inside :func:`read_transaction`.
+
+    ``heavy`` also reads the snapshot, description and links (for full metadata).
+    """
+    sql, names = _run_select(schema, heavy)
     out = []
     with translate_errors(conn.source_path, "the runs table"):
         rows = conn.execute(f"{sql} {where} ORDER BY runs.run_id", params).fetchall()
@@ -270,19 +281,22 @@ def _query_by_guid(
             conn.guid_run_ids.update((str(g), int(i)) for g, i in rows)
         known = conn.guid_run_ids.get(guid)
     if known is not None:
-        found = _query_runs(conn, schema, "WHERE runs.run_id = ?", (known,))
+        found = _query_runs(conn, schema, "WHERE runs.run_id = ?", (known,), heavy=True)
         if found and found[0][0].guid == guid:
             return found
         conn.guid_run_ids.pop(guid, None)  # the run ids changed (another file?): look it up
     if schema.has_run_column("guid"):
-        found = _query_runs(conn, schema, "WHERE runs.guid = ?", (guid,))
+        found = _query_runs(conn, schema, "WHERE runs.guid = ?", (guid,), heavy=True)
         if found:
             conn.guid_run_ids[guid] = found[0][0].run_id
             return found
     # maybe a GUID we synthesize for a schema v0 database (or for a run without one)
-    everything = _query_runs(conn, schema)
+    everything = _query_runs(conn, schema, with_row_counts=False)
     conn.guid_run_ids.update((info.guid, info.run_id) for info, _ in everything)
-    return [f for f in everything if f[0].guid == guid.lower()]
+    match = [info.run_id for info, _ in everything if info.guid == guid.lower()]
+    if not match:
+        return []
+    return _query_runs(conn, schema, "WHERE runs.run_id = ?", (match[0],), heavy=True)
 
 
 def load_run_metadata(conn: ReadOnlyConnection, schema: SchemaInfo, run: int | str) -> RunMetadata:
@@ -298,7 +312,7 @@ def load_run_metadata(conn: ReadOnlyConnection, schema: SchemaInfo, run: int | s
     if isinstance(run, str) and not run.isdigit():
         found = _query_by_guid(conn, schema, run)
     else:
-        found = _query_runs(conn, schema, "WHERE runs.run_id = ?", (int(run),))
+        found = _query_runs(conn, schema, "WHERE runs.run_id = ?", (int(run),), heavy=True)
     if not found:
         raise QCoDeSRunNotFoundError(f"run {run} not found in {conn.source_path}")
     info, row = found[0]
