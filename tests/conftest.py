@@ -27,6 +27,7 @@ FAST = EngineSettings(
     db_poll_interval_s=0.2,
     debounce_s=0.05,
     live_interval_s=0.2,
+    settle_s=0.0,  # tests that need it set it (tests/engine/test_settle.py)
     heartbeat_s=0.5,
     iteration_budget_s=5.0,
     retry=RetryPolicy(max_attempts=3, base_delay_s=0.0),

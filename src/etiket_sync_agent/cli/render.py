@@ -133,6 +133,8 @@ def items(rows: list[dict[str, Any]]) -> None:
         detail = r.get("last_error") or ""
         if r["status"] == "failed" and r.get("next_retry"):
             detail += f" (retry at {r['next_retry'][:19]})"
+        elif r["status"] == "pending" and r.get("next_retry"):
+            detail += f"still changing: waits until {r['next_retry'][11:19]} UTC"
         if r.get("warnings"):
             detail += ("; " if detail else "") + "; ".join(r["warnings"])
         t.add_row(

@@ -27,6 +27,10 @@ class EngineSettings:
     debounce_s: float = 0.2
     #: how often a live dataset is uploaded again
     live_interval_s: float = 1.0
+    #: a file dataset that changed after it was synchronized waits until its files have
+    #: been quiet this long (a folder still being written is not stored as a new version
+    #: at every change); new datasets and one-shot runs do not wait
+    settle_s: float = 10.0
     heartbeat_s: float = 5.0
     #: longest an iteration works before discovering again (not in --once mode)
     iteration_budget_s: float = 10.0

@@ -5,9 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
-from etiket_sync_agent.engine.scanner import ScanResult, changed_dirs, dataset_roots_for, scan
+from etiket_sync_agent.engine.scanner import (
+    ScanHit,
+    ScanResult,
+    changed_dirs,
+    dataset_roots_for,
+    scan,
+)
 from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.engine.watcher import FolderWatcher, watch_fits
 from etiket_sync_agent.errors import EtiketSyncError
@@ -32,6 +39,16 @@ class SourceError(EtiketSyncError):
 def source_version(source: Source) -> tuple[object, ...]:
     """What, when edited, needs a new runtime (not counters or timestamps)."""
     return (source.backend, repr(sorted((source.config or {}).items())), source.default_scope)
+
+
+def _settled_at(hit: ScanHit, wall: float, settle_s: float) -> datetime | None:
+    """When a dataset whose newest file changed at ``hit.mtime`` will have been quiet for
+    ``settle_s`` (None if it already has). Capped at ``settle_s`` from now: a file server
+    whose clock runs ahead must not postpone a dataset by its clock error."""
+    quiet = hit.mtime + settle_s
+    if settle_s <= 0 or quiet <= wall:
+        return None
+    return datetime.fromtimestamp(min(quiet, wall + settle_s), timezone.utc)
 
 
 class SourceRuntime:
@@ -169,7 +186,14 @@ class SourceRuntime:
             return 0, 0
         for err in res.errors[:5]:
             logger.warning("source %s: %s", self.name, err)
-        found = [repo.Discovered(h.identifier, h.mtime, None, h.fingerprint) for h in res.hits]
+        settle = self.settings.settle_s if self.watch else 0.0
+        wall = time.time()
+        found = [
+            repo.Discovered(
+                h.identifier, h.mtime, None, h.fingerprint, _settled_at(h, wall, settle)
+            )
+            for h in res.hits
+        ]
         result = repo.record_discovery(self.runtime.state, self.source_id, found, self.known)
         self._mark_live()
         return result

@@ -83,6 +83,8 @@ class Discovered:
     priority: float = 0.0
     scope_identifier: str | None = None
     fingerprint: str | None = None
+    #: a changed dataset is not due before this time (its files are still changing)
+    not_before: datetime | None = None
 
 
 def record_discovery(
@@ -94,7 +96,7 @@ def record_discovery(
     their in-memory manifest.
     """
     new_rows: list[dict[str, Any]] = []
-    changed: list[tuple[str, str | None]] = []
+    changed: list[tuple[str, str | None, datetime | None]] = []
     adopt: list[tuple[int, str, str]] = []
     for d in found:
         k = known.get(d.identifier)
@@ -117,7 +119,7 @@ def record_discovery(
             if k.fingerprint is None:  # first digest of an item found without one: adopt
                 adopt.append((k.id, d.identifier, d.fingerprint))
             else:
-                changed.append((d.identifier, d.fingerprint))
+                changed.append((d.identifier, d.fingerprint, d.not_before))
     if not new_rows and not changed and not adopt:
         return 0, 0
     now = utcnow()
@@ -143,9 +145,10 @@ def record_discovery(
             for row in new_rows:
                 k = known[row["identifier"]]
                 known[row["identifier"]] = KnownItem(k.id, row["fingerprint"], k.status)
-        for ident, fp in changed:
+        for ident, fp, not_before in changed:
             k = known[ident]
-            # a changed dataset is synchronized again; a failed one gets fresh attempts
+            # a changed dataset is synchronized again (once it has settled: not_before);
+            # a failed one gets fresh attempts
             s.execute(
                 update(Item)
                 .where(Item.id == k.id)
@@ -156,7 +159,7 @@ def record_discovery(
                         else_=ItemStatus.PENDING.value,
                     ),
                     attempts=0,
-                    next_retry=None,
+                    next_retry=not_before,
                     updated=now,
                 )
             )
@@ -176,7 +179,11 @@ def last_item(db: StateDB, source_id: int) -> Item | None:
 
 
 def due_items(db: StateDB, source_id: int, now: datetime, limit: int = 200) -> list[Item]:
-    """Work for a source: live first, then pending by priority, then failed items due."""
+    """Work for a source: live first, then pending by priority, then failed items due.
+
+    ``next_retry`` is when a failed item may be tried again, and for a pending item when
+    it may be synchronized (a changed dataset waiting for its files to settle).
+    """
     order = case(
         (Item.status == ItemStatus.LIVE.value, 0),
         (Item.status == ItemStatus.PENDING.value, 1),
@@ -188,7 +195,11 @@ def due_items(db: StateDB, source_id: int, now: datetime, limit: int = 200) -> l
                 select(Item)
                 .where(
                     Item.source_id == source_id,
-                    (Item.status.in_([ItemStatus.LIVE.value, ItemStatus.PENDING.value]))
+                    (Item.status == ItemStatus.LIVE.value)
+                    | (
+                        (Item.status == ItemStatus.PENDING.value)
+                        & (Item.next_retry.is_(None) | (Item.next_retry <= now))
+                    )
                     | ((Item.status == ItemStatus.FAILED.value) & (Item.next_retry <= now)),
                 )
                 .order_by(order, Item.priority.desc(), Item.id.desc())
