@@ -188,3 +188,37 @@ def test_cheap_polls_find_new_datasets_between_full_scans(runtime: Runtime, tmp_
         assert wait_for(lambda: item_status(runtime, "2027/01/third") == "synchronized")
         (source_runtime,) = engine._sources.values()
         assert source_runtime.watcher is None
+
+
+def test_a_resync_reads_only_the_files_that_changed(runtime: Runtime, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    a = make_dataset(
+        root,
+        "a",
+        {"big.bin": b"\x01" * 200_000, "x.csv": "t,v\n0,1\n", "arr.zarr/0.0": b"zz", "f.txt": "1"},
+        converters=["csv_to_netcdf"],
+    )
+    add_folder_source(runtime, root)
+    run_once(runtime, FAST)
+    (a / "f.txt").write_text("two")  # one file of four changes
+    run_once(runtime, FAST)
+    detail = sources.show_item(runtime, "lab", "a")
+    logs = [line for t in detail["records"][-1]["tasks"] for line in t["logs"]]
+    assert any(line.startswith("stored f.txt v2") for line in logs), logs
+    assert "3 file(s) unchanged since the last sync: not read again" in logs
+    assert not any("big.bin" in line or "x.nc" in line for line in logs)  # not read, not converted
+    files = {f["name"]: f for f in datasets.show_dataset(runtime, detail["dataset_uuid"])["files"]}
+    assert {n: f["versions"] for n, f in files.items()} == {
+        "big.bin": 1,
+        "x.csv": 1,
+        "x.nc": 1,
+        "arr.zarr.zip": 1,
+        "f.txt": 2,
+    }
+    # a changed csv is converted again; a changed folder is archived again
+    (a / "x.csv").write_text("t,v\n0,1\n1,5\n")
+    (a / "arr.zarr" / "1.0").write_bytes(b"yy")
+    run_once(runtime, FAST)
+    files = {f["name"]: f for f in datasets.show_dataset(runtime, detail["dataset_uuid"])["files"]}
+    assert files["x.csv"]["versions"] == 2 and files["x.nc"]["versions"] == 2
+    assert files["arr.zarr.zip"]["versions"] == 2 and files["big.bin"]["versions"] == 1

@@ -338,6 +338,7 @@ class SourceRuntime:
             priority=item.priority,
             attempts=item.attempts,
             path=path,
+            state=item.backend_state or {},
         )
 
     def close(self) -> None:

@@ -75,8 +75,9 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
         report(ItemFinished(rt.name, item.identifier, "failed", error, time.perf_counter() - t0))
         return ItemStatus.FAILED.value
     record.outcome = "ok"
+    kept = {} if ctx.saved_state is None else {"backend_state": ctx.saved_state}
     if live:
-        repo.append_record(db, item.id, record.to_dict(), status=ItemStatus.LIVE.value)
+        repo.append_record(db, item.id, record.to_dict(), status=ItemStatus.LIVE.value, **kept)
         status = ItemStatus.LIVE.value
     else:
         repo.append_record(
@@ -90,6 +91,7 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
             synced_fingerprint=item.fingerprint,
             sync_count=item.sync_count + 1,
             last_sync=now,
+            **kept,
         )
         status = ItemStatus.SYNCHRONIZED.value
     seconds = time.perf_counter() - t0

@@ -8,6 +8,7 @@ into the attempt's :class:`SyncRecord`.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import shutil
@@ -19,13 +20,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etiket_sync_agent.errors import DatasetError, PluginError
+from etiket_sync_agent.errors import DatasetError, NotFoundError, PluginError
 from etiket_sync_agent.plugins.items import SyncItem
 from etiket_sync_agent.plugins.record import SyncRecord
 from etiket_sync_agent.store.interface import (
     DatasetInfo,
     DatasetSpec,
     DatasetStore,
+    FileInfo,
     FileStatus,
     UploadResult,
 )
@@ -58,6 +60,8 @@ class SyncContext:
         self._converter_lookup = converter_lookup
         self._on_dataset_uuid = on_dataset_uuid
         self.dataset_uuid = item.dataset_uuid
+        #: set by save_state; the engine stores it if the sync succeeds
+        self.saved_state: dict[str, Any] | None = None
 
     def task(self, name: str):  # noqa: ANN201 - returns the record's context manager
         return self.record.task(name)
@@ -67,6 +71,17 @@ class SyncContext:
 
     def warn(self, message: str) -> None:
         self.record.warn(message)
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        """Keep ``state`` (JSON-serializable) for this item: it is handed back as
+        ``item.state`` at the next sync, if this one succeeds (a failed sync keeps the
+        previous state). Use it to remember what was uploaded, e.g. to skip unchanged
+        files."""
+        try:
+            json.dumps(state)
+        except (TypeError, ValueError) as exc:
+            raise PluginError(f"save_state needs JSON-serializable data: {exc}") from None
+        self.saved_state = dict(state)
 
     # -- datasets ---------------------------------------------------------------------
     def create_or_update_dataset(
@@ -106,6 +121,14 @@ class SyncContext:
         return info
 
     # -- files ------------------------------------------------------------------------
+    def stored_files(self) -> dict[str, FileInfo]:
+        """The dataset's files in the store now, by name (empty before it exists)."""
+        try:
+            info = self.store.get_dataset(self.dataset_uuid)
+        except NotFoundError:
+            return {}
+        return {f.name: f for f in info.files}
+
     def upload_file(
         self,
         path: Path,

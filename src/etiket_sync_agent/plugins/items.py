@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class ScopeRequirement(str, enum.Enum):
@@ -48,7 +50,8 @@ class SyncItem:
 
     ``dataset_uuid`` is the store uuid the dataset must get (assigned once by the agent).
     ``scope`` is the resolved store scope. ``path`` is the dataset folder (or file) for
-    file backends and None for database backends.
+    file backends and None for database backends. ``state`` is what the backend saved
+    with :meth:`SyncContext.save_state` at the item's last successful sync (empty before).
     """
 
     id: int
@@ -60,3 +63,4 @@ class SyncItem:
     priority: float = 0.0
     attempts: int = 0
     path: Path | None = None
+    state: Mapping[str, Any] = field(default_factory=dict)

@@ -104,6 +104,8 @@ class Item(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     synced_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     records: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: what the backend saved about the item at its last successful sync (save_state)
+    backend_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     sync_count: Mapped[int] = mapped_column(Integer, default=0)
     last_sync: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

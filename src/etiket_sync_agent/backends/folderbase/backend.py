@@ -9,6 +9,7 @@ from etiket_sync_agent.backends.folderbase.dataset_info import read_dataset_info
 from etiket_sync_agent.backends.folderbase.files import (
     archive_folder,
     collect_files,
+    file_signature,
     resolve_globs,
 )
 from etiket_sync_agent.errors import ConfigError, DatasetError, PluginError
@@ -86,26 +87,55 @@ class FolderBaseBackend(FileBackend):
         for w in warnings:
             ctx.warn(w)
         names = {f.name for f in files}
+        # files unchanged since the last successful sync (same size and mtime) and still
+        # complete in the store are not read again, nor are their conversions redone
+        previous: dict = dict(item.state.get("files", {}))
+        stored = {
+            name
+            for name, info in ctx.stored_files().items()
+            if info.latest.status.value == "complete"
+        }
+        seen: dict[str, list[int]] = {}
+        skipped = 0
         with ctx.task(f"upload {len(files)} file(s)"), ctx.scratch_dir() as scratch:
             for f in files:
+                sig = file_signature(f)
+                if sig is not None:  # a file that becomes (or stops being) a thumbnail
+                    sig.append(int(f.name in thumbs))
+                unchanged = sig is not None and previous.get(f.name) == sig and f.name in stored
+                if sig is not None:
+                    seen[f.name] = sig
                 if f.is_archive:
+                    if unchanged:
+                        skipped += 1
+                        continue
                     archive = archive_folder(f.path, scratch / Path(f.name).name)
                     ctx.upload_file(archive, name=f.name, file_type="ZIP", generator=GENERATOR)
                     archive.unlink()
                     continue
-                ctx.upload_file(
-                    f.path,
-                    name=f.name,
-                    file_type="THUMBNAIL" if f.name in thumbs else None,
-                )
+                if unchanged:
+                    skipped += 1
+                else:
+                    ctx.upload_file(
+                        f.path,
+                        name=f.name,
+                        file_type="THUMBNAIL" if f.name in thumbs else None,
+                    )
                 for conv_name, conv in converters.items():
                     if not conv.matches(f.path):
+                        continue
+                    expected = _converted_name(f.name, conv.input_type, conv.output_type, names)
+                    if unchanged and expected in stored:
+                        names.add(expected)
                         continue
                     out = ctx.convert(conv_name, f.path, scratch)
                     target = _converted_name(f.name, conv.input_type, out.suffix, names)
                     names.add(target)
                     ctx.upload_file(out, name=target, generator=conv_name)
                     out.unlink(missing_ok=True)
+            if skipped:
+                ctx.log(f"{skipped} file(s) unchanged since the last sync: not read again")
+        ctx.save_state({"files": seen})
 
 
 def _converted_name(name: str, input_type: str, out_suffix: str, taken: set[str]) -> str:

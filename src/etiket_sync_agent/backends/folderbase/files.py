@@ -113,3 +113,22 @@ def archive_folder(folder: Path, target: Path) -> Path:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
     return target
+
+
+def file_signature(f: DatasetFile) -> list[int] | None:
+    """What changes when a file (or an archived folder) changes: size and mtime, for a
+    folder its file count, total size and newest mtime. None if it cannot be read."""
+    try:
+        if not f.is_archive:
+            st = f.path.stat()
+            return [st.st_size, st.st_mtime_ns]
+        count = total = newest = 0
+        for folder, dirs, names in os.walk(f.path):
+            newest = max(newest, os.stat(folder).st_mtime_ns)
+            dirs.sort()
+            for name in names:
+                st = os.lstat(os.path.join(folder, name))
+                count, total, newest = count + 1, total + st.st_size, max(newest, st.st_mtime_ns)
+        return [count, total, newest]
+    except OSError:
+        return None
