@@ -222,3 +222,38 @@ def test_the_memory_limit_must_be_positive(runtime: Runtime, reference_db) -> No
             scope="lab",
             settings={"database_path": str(path), "in_memory_limit_mb": "0"},
         )
+
+
+def test_a_live_run_over_the_limit_is_streamed_while_measured_and_when_complete(
+    runtime: Runtime, tmp_path
+) -> None:
+    from tests.backends.qcodes.test_sync_backend import _file_status, _start_writer
+    from tests.helpers import item_status, running_engine, wait_for
+
+    db = tmp_path / "live.db"
+    writer, guid = _start_writer(db, 300, 0.01)
+    runtime.store.create_scope("qubits")
+    settings = {"database_path": str(db), "in_memory_limit_mb": "0.000001"}
+    sources.add_source(runtime, "qcodes", "fridge", scope="qubits", settings=settings)
+
+    def stored() -> xr.Dataset:
+        ds = runtime.store.find_dataset(scope="qubits", alt_uid=guid)
+        with runtime.store.open_file(ds.uuid, "measured_data.hdf5") as fh:
+            data = fh.read()
+        path = tmp_path / f"copy-{len(data)}.nc"
+        path.write_bytes(data)
+        with xr.open_dataset(path, engine="h5netcdf") as opened:
+            return opened.load()
+
+    with running_engine(runtime, FAST):
+        assert wait_for(lambda: _file_status(runtime, guid) == "live", timeout=60)
+        live = stored()
+        assert "flat columns" in live.attrs["etiket_layout"]
+        writer.wait(60)
+        assert wait_for(
+            lambda: item_status(runtime, guid, source="fridge") == "synchronized", timeout=60
+        )
+    final = stored()
+    assert _file_status(runtime, guid) == "complete"
+    assert "flat columns" in final.attrs["etiket_layout"] and final.sizes["index"] == 300
+    np.testing.assert_array_equal(final["current"].values, (np.arange(300) * 0.1) ** 2)
