@@ -26,11 +26,7 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
     live = item.status == ItemStatus.LIVE.value
     sync_item_ = rt.to_sync_item(item)
     if live:
-        try:
-            live = backend.check_live_dataset(sync_item_)
-        except Exception as exc:  # noqa: BLE001 - treat as finished; the normal sync decides
-            logger.warning("check_live_dataset failed for %s: %s", item.identifier, exc)
-            live = False
+        live = rt.still_live(item)
     mode = "live" if live else "normal"
     record = SyncRecord(mode=mode)
     report(ItemStarted(rt.name, item.identifier, mode))

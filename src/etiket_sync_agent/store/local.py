@@ -496,19 +496,17 @@ def _scope_info(scope: Scope, n_datasets: int) -> ScopeInfo:
     return ScopeInfo(scope.name, scope.description, scope.created, int(n_datasets))
 
 
-def _version_info(row: Any) -> FileVersionInfo:
-    """From a :class:`FileVersion` or a row mapping of its table."""
-    if not isinstance(row, FileVersion):
-        return FileVersionInfo(
-            row["version"],
-            row["size"],
-            row["sha256"],
-            FileStatus(row["status"]),
-            row["created"],
-            row["modified"],
-        )
+def _columns(row: Any, table: Any) -> dict[str, Any]:
+    """A model object's column values (row mappings of the Core hot paths pass through)."""
+    if isinstance(row, dict):
+        return row
+    return {c.key: getattr(row, c.key) for c in table.columns}
+
+
+def _version_info(row: FileVersion | dict[str, Any]) -> FileVersionInfo:
+    v = _columns(row, _VERSIONS)
     return FileVersionInfo(
-        row.version, row.size, row.sha256, FileStatus(row.status), row.created, row.modified
+        v["version"], v["size"], v["sha256"], FileStatus(v["status"]), v["created"], v["modified"]
     )
 
 
@@ -518,26 +516,11 @@ def _file_info(row: File) -> FileInfo:
 
 
 def _dataset_info(row: Dataset, files: Any) -> DatasetInfo:
-    return DatasetInfo(
-        uuid=row.uuid,
-        alt_uid=row.alt_uid,
-        scope=row.scope.name,
-        name=row.name,
-        description=row.description,
-        collected=row.collected,
-        tags=tuple(row.tags),
-        attributes=dict(row.attributes),
-        ranking=row.ranking,
-        creator=row.creator,
-        source=row.source,
-        created=row.created,
-        modified=row.modified,
-        files=tuple(_file_info(f) for f in files),
-    )
+    return _dataset_info_from(_columns(row, _DATASETS), row.scope.name, files)
 
 
-def _dataset_info_from(row: dict[str, Any], scope: str) -> DatasetInfo:
-    """From a row mapping of the datasets table (no files)."""
+def _dataset_info_from(row: dict[str, Any], scope: str, files: Any = ()) -> DatasetInfo:
+    """From the datasets table's column values."""
     return DatasetInfo(
         uuid=row["uuid"],
         alt_uid=row["alt_uid"],
@@ -552,7 +535,7 @@ def _dataset_info_from(row: dict[str, Any], scope: str) -> DatasetInfo:
         source=row["source"],
         created=row["created"],
         modified=row["modified"],
-        files=(),
+        files=tuple(_file_info(f) for f in files),
     )
 
 

@@ -64,10 +64,7 @@ def load_run(
     snapshot; the data up to that bound is then read in short statements, so a writer
     appending meanwhile is neither blocked nor seen half-way.
     """
-    schema = read_schema(conn)
-    with read_transaction(conn):
-        meta = load_run_metadata(conn, schema, run)
-        table = open_result_table(conn, meta.info.result_table_name, max_rows=max_rows)
+    meta, table = load_run_head(conn, run, max_rows=max_rows)
     desc = meta.description
     if table is None and len(desc.interdeps):
         raise QCoDeSFormatError(
