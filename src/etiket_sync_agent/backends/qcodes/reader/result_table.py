@@ -189,6 +189,22 @@ def first_ids(conn: ReadOnlyConnection, table: ResultTable, not_null: str, n: in
         return [row[0] for row in conn.execute(sql, (table.id_bound, n))]
 
 
+def rows_and_bytes(
+    conn: ReadOnlyConnection, table: ResultTable, not_null: str, columns: Sequence[str]
+) -> tuple[int, int]:
+    """Rows (up to the bound) where ``not_null`` is not NULL, and the stored size in bytes
+    of ``columns`` in those rows (one scan inside SQLite)."""
+    ident = _id_expr(table)
+    sizes = "".join(f", sum(length({quote_identifier(c)}))" for c in columns)
+    sql = (
+        f"SELECT count({quote_identifier(not_null)}){sizes} FROM {table.quoted}"
+        f" WHERE {ident} <= ? AND {quote_identifier(not_null)} IS NOT NULL"
+    )
+    with translate_errors(conn.source_path, f"result table {table.name!r}"):
+        counts = conn.execute(sql, (table.id_bound,)).fetchone()
+    return int(counts[0] or 0), sum(int(c or 0) for c in counts[1:])
+
+
 def count_not_null(conn: ReadOnlyConnection, table: ResultTable, column: str) -> int:
     """Number of rows (up to the bound) where ``column`` is not NULL (one scan inside SQLite)."""
     ident = _id_expr(table)

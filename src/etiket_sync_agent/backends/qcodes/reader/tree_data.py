@@ -38,10 +38,10 @@ from .result_table import (
     fetch_floats_at_ids,
     fetch_rows,
     first_ids,
+    rows_and_bytes,
 )
 from .run_description import RunDescription
-from .schema import quote_identifier
-from .sqlite_open import ReadOnlyConnection, translate_errors
+from .sqlite_open import ReadOnlyConnection
 
 _BLOB_TYPES = ("array", "complex")
 
@@ -149,33 +149,23 @@ def _check_memory(
     limit: int,
 ) -> None:
     """Raise :class:`TooLargeForMemory` if the tree's values would take more than ``limit``
-    bytes in memory. Free for the usual small run: the table's id range bounds its rows,
-    and only a range that could exceed the limit costs a counting query (inside SQLite)."""
+    bytes in memory. Free for the usual small run: the table's id range bounds its rows
+    (and the file's size its array/text values); only a run that could exceed the limit
+    costs a counting scan inside SQLite."""
     if table.first_id is None or table.id_bound is None:
         return
-    blobs = [n for n, p in zip(names, plain, strict=True) if not p]
+    decoded = [n for n, p in zip(names, plain, strict=True) if not p]  # arrays, text
     upper_rows = table.id_bound - table.first_id + 1
-    if not blobs and upper_rows * len(names) * 8 <= limit:
-        return
-    if blobs:
+    if upper_rows * len(names) * 8 <= limit:
         try:
-            on_disk = conn.source_path.stat().st_size
+            if not decoded or 2 * conn.source_path.stat().st_size <= limit:
+                return  # no run in the file can be that big
         except OSError:
-            on_disk = None
-        if on_disk is not None and 2 * on_disk <= limit and upper_rows * len(names) * 8 <= limit:
-            return  # no run in the file can be that big
-    ident = '"id"' if table.id_column == "id" else "rowid"
-    sizes = ", ".join(f"sum(length({quote_identifier(n)}))" for n in blobs)
-    sql = (
-        f"SELECT count({quote_identifier(top)}){', ' + sizes if sizes else ''}"
-        f" FROM {table.quoted} WHERE {ident} <= ? AND {quote_identifier(top)} IS NOT NULL"
-    )
-    with translate_errors(conn.source_path, f"result table {table.name!r}"):
-        counts = conn.execute(sql, (table.id_bound,)).fetchone()
-    n_rows = int(counts[0] or 0)
-    n_bytes = n_rows * 8 * (len(names) - len(blobs)) + sum(int(c or 0) for c in counts[1:])
+            pass
+    n_rows, decoded_bytes = rows_and_bytes(conn, table, top, decoded)
+    n_bytes = n_rows * 8 * (len(names) - len(decoded)) + decoded_bytes
     if n_bytes > limit:
-        raise TooLargeForMemory(top, n_rows, n_bytes, numeric=not blobs)
+        raise TooLargeForMemory(top, n_rows, n_bytes, numeric=not decoded)
 
 
 def _empty_arrays(names: tuple[str, ...]) -> dict[str, np.ndarray]:
