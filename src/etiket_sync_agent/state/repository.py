@@ -194,13 +194,17 @@ def due_items(db: StateDB, source_id: int, now: datetime, limit: int = 200) -> l
             s.scalars(
                 select(Item)
                 .where(
+                    # source + status first: SQLite then walks ix_items_schedule for just
+                    # these statuses (an idle source with 100k synchronized items costs
+                    # nothing); the conditions on next_retry filter what it finds
                     Item.source_id == source_id,
-                    (Item.status == ItemStatus.LIVE.value)
-                    | (
-                        (Item.status == ItemStatus.PENDING.value)
-                        & (Item.next_retry.is_(None) | (Item.next_retry <= now))
-                    )
-                    | ((Item.status == ItemStatus.FAILED.value) & (Item.next_retry <= now)),
+                    Item.status.in_(
+                        [ItemStatus.LIVE.value, ItemStatus.PENDING.value, ItemStatus.FAILED.value]
+                    ),
+                    (Item.status != ItemStatus.PENDING.value)
+                    | Item.next_retry.is_(None)
+                    | (Item.next_retry <= now),
+                    (Item.status != ItemStatus.FAILED.value) | (Item.next_retry <= now),
                 )
                 .order_by(order, Item.priority.desc(), Item.id.desc())
                 .limit(limit)
