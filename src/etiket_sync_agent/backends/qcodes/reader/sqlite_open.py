@@ -75,6 +75,7 @@ class ReadOnlyConnection(sqlite3.Connection):
         super().__init__(*args, **kwargs)
         self.guid_run_ids = {}
         self.schema_cache = None
+        self.closed = False  # readable from any thread without touching SQLite
 
     def snapshot_still_valid(self) -> bool:
         """True unless this is an ``immutable`` open and the file may have changed since.
@@ -110,6 +111,7 @@ class ReadOnlyConnection(sqlite3.Connection):
         try:
             super().close()
         finally:
+            self.closed = True
             if getattr(self, "_tmpdir", None) is not None:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
                 self._tmpdir = None
