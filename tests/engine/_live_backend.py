@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from etiket_sync_agent.plugins import (
@@ -15,28 +14,20 @@ from etiket_sync_agent.plugins import (
     SyncContext,
     SyncItem,
 )
-
-
-@dataclass
-class LiveConfig:
-    state_file: Path
-
-    def validate(self) -> None:
-        if not Path(self.state_file).is_file():
-            raise ValueError(f"{self.state_file} does not exist")
+from tests.engine._scoped_backend import ListConfig
 
 
 class LiveBackend(DatabaseBackend):
-    """State file: ``{"datasets": [ids], "live": id or null, "pass_seconds": s}``; every
-    live pass is logged as a line in ``<state_file>.passes``."""
+    """``index_file`` holds ``{"datasets": [ids], "live": id or null, "pass_seconds": s}``;
+    every live pass is logged as a line in ``<index_file>.passes``."""
 
     sync_agent_name = "livetest"
-    config_class = LiveConfig
+    config_class = ListConfig
     scope_requirement = ScopeRequirement.REQUIRED
     live_sync_implemented = True
 
     def _state(self) -> dict:
-        return json.loads(Path(self.config.state_file).read_text())
+        return json.loads(Path(self.config.index_file).read_text())
 
     def get_new_datasets(self, last_item: SyncItem | None) -> list[NewItem]:
         after = last_item.priority if last_item else -1
@@ -52,5 +43,5 @@ class LiveBackend(DatabaseBackend):
     def sync_dataset_live(self, item: SyncItem, ctx: SyncContext) -> None:
         ctx.create_or_update_dataset(name=item.identifier, alt_uid=item.identifier)
         time.sleep(self._state()["pass_seconds"])
-        with open(f"{self.config.state_file}.passes", "a") as fh:
+        with open(f"{self.config.index_file}.passes", "a") as fh:
             fh.write(f"{time.monotonic()}\n")

@@ -28,7 +28,7 @@ def test_a_slow_live_dataset_gets_a_share_of_the_time_then_is_finalized(
     state.write_text(json.dumps({"datasets": ["run1"], "live": "run1", "pass_seconds": PASS_S}))
     passes = Path(f"{state}.passes")
     rt.store.create_scope("lab")
-    sources.add_source(rt, "livetest", "fridge", scope="lab", settings={"state_file": str(state)})
+    sources.add_source(rt, "livetest", "fridge", scope="lab", settings={"index_file": str(state)})
     settings = replace(FAST, live_interval_s=0.02)  # unpaced, a pass would follow every 0.02 s
     with running_engine(rt, settings):
         assert wait_for(lambda: passes.exists(), timeout=30)

@@ -217,7 +217,11 @@ class SyncEngine:
                     break
                 seen.add(item.id)
                 live = item.status == ItemStatus.LIVE.value
-                if live and not rt.live_due(item.identifier) and rt.still_live(item):
+                if (
+                    live
+                    and not rt.live_due(item.identifier)
+                    and rt.still_live(rt.to_sync_item(item))
+                ):
                     continue  # paced: see SourceRuntime.after_attempt
                 t0 = time.monotonic()
                 status = sync_item(rt, item, self.settings, self.report)

@@ -272,10 +272,10 @@ class SourceRuntime:
         """Whether the live item is due for another live pass (see :meth:`after_attempt`)."""
         return time.monotonic() >= self._live_next.get(identifier, 0.0)
 
-    def still_live(self, item: Item) -> bool:
+    def still_live(self, item: SyncItem) -> bool:
         """The backend's cheap check that a live item is still being measured."""
         try:
-            return bool(self.backend.check_live_dataset(self.to_sync_item(item)))
+            return bool(self.backend.check_live_dataset(item))
         except Exception as exc:  # noqa: BLE001 - treated as finished: the sync decides
             logger.warning("check_live_dataset failed for %s: %s", item.identifier, exc)
             return False

@@ -26,7 +26,7 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
     live = item.status == ItemStatus.LIVE.value
     sync_item_ = rt.to_sync_item(item)
     if live:
-        live = rt.still_live(item)
+        live = rt.still_live(sync_item_)
     mode = "live" if live else "normal"
     record = SyncRecord(mode=mode)
     report(ItemStarted(rt.name, item.identifier, mode))

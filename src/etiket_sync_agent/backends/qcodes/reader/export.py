@@ -36,7 +36,7 @@ from .run_description import to_storage_json
 from .runs import RunMetadata, links_to_str, load_run_metadata
 from .schema import read_schema
 from .sqlite_open import ReadOnlyConnection, read_transaction
-from .tree_data import TreeData, read_tree
+from .tree_data import TooLargeForMemory, TreeData, read_tree
 from .tree_layout import tree_to_dataset
 
 if TYPE_CHECKING:
@@ -71,18 +71,22 @@ def load_run(
             f"run {meta.run_id} in {conn.source_path}: its result table "
             f"{meta.info.result_table_name!r} is missing"
         )
-    trees = [
-        read_tree(
-            conn,
-            table,
-            desc,
-            top,
-            batch_rows=batch_rows,
-            defer_shaped=defer_shaped,
-            memory_limit=memory_limit,
-        )
-        for top in desc.interdeps.top_level_parameters
-    ]
+    try:
+        trees = [
+            read_tree(
+                conn,
+                table,
+                desc,
+                top,
+                batch_rows=batch_rows,
+                defer_shaped=defer_shaped,
+                memory_limit=memory_limit,
+            )
+            for top in desc.interdeps.top_level_parameters
+        ]
+    except TooLargeForMemory as big:
+        big.meta, big.table = meta, table  # the same snapshot, for the streaming writer
+        raise
     return meta, trees
 
 

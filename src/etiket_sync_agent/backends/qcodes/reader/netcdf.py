@@ -26,7 +26,7 @@ from etiket_sync_agent.netcdf import can_write, to_netcdf_ready, write_netcdf
 
 from .connections import with_connection
 from .errors import QCoDeSFormatError, QCoDeSRunTooLarge
-from .export import assemble_dataset, dataset_attrs, load_run, load_run_head, variable_attrs
+from .export import assemble_dataset, dataset_attrs, load_run, variable_attrs
 from .result_table import (
     DEFAULT_BATCH_ROWS,
     LayoutChanged,
@@ -99,7 +99,7 @@ def write_run_netcdf(
                 memory_limit=memory_limit,
             )
         except TooLargeForMemory as big:
-            return _write_flat(conn, run, out_path, big, memory_limit, max_rows, batch_rows, warn)
+            return _write_flat(conn, out_path, big, memory_limit, batch_rows, warn)
         try:
             deferred = [t for t in trees if t.deferred is not None]
             ds = assemble_dataset(meta, trees)
@@ -116,9 +116,7 @@ def write_run_netcdf(
                     conn, run, max_rows=max_rows, batch_rows=batch_rows, memory_limit=memory_limit
                 )
             except TooLargeForMemory as big:
-                return _write_flat(
-                    conn, run, out_path, big, memory_limit, max_rows, batch_rows, warn
-                )
+                return _write_flat(conn, out_path, big, memory_limit, batch_rows, warn)
             return write_netcdf(assemble_dataset(meta, trees), out_path)
 
     return with_connection(conn_or_path, write)
@@ -126,18 +124,17 @@ def write_run_netcdf(
 
 def _write_flat(
     conn: ReadOnlyConnection,
-    run: int | str,
     out_path: str | Path,
     big: TooLargeForMemory,
     memory_limit: int | None,
-    max_rows: int | None,
     batch_rows: int,
     warn: Callable[[str], None] | None,
 ) -> Path:
-    """Stream every tree of the run into the file as flat columns (see the module doc)."""
+    """Stream every tree of the run into the file as flat columns (see the module doc),
+    from the snapshot ``load_run`` read (``big.meta``, ``big.table``)."""
     import xarray as xr
 
-    meta, table = load_run_head(conn, run, max_rows=max_rows)
+    meta, table = big.meta, big.table
     limit_mib = f"{(memory_limit or 0) / 2**20:.0f} MiB"
     where = f"run {meta.run_id} in {conn.source_path}"
     if not big.numeric:

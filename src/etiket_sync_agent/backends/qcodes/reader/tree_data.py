@@ -138,6 +138,9 @@ class TooLargeForMemory(Exception):
     def __init__(self, top: str, n_rows: int, n_bytes: int, numeric: bool) -> None:
         super().__init__(f"tree {top!r}: {n_rows} rows, ~{n_bytes / 2**20:.0f} MiB")
         self.top, self.n_rows, self.n_bytes, self.numeric = top, n_rows, n_bytes, numeric
+        #: the run's metadata and result table (row bound fixed), set by ``load_run``
+        self.meta: Any = None
+        self.table: ResultTable | None = None
 
 
 def _check_memory(
