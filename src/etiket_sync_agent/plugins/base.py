@@ -106,6 +106,11 @@ class FileBackend(SyncBackend):
     def root_path(self) -> Path:
         """The folder the engine scans and watches."""
 
+    def source_identity(self) -> str:
+        """``<backend>:<resolved root>``: a source of the same backend whose folder equals,
+        contains or lies inside this one cannot be added."""
+        return f"{self.sync_agent_name}:{Path(self.root_path()).resolve()}"
+
     def is_network_folder(self) -> bool:
         """True to poll the folder instead of relying on file-system events."""
         return bool(getattr(self.config, "is_server_folder", False))

@@ -86,11 +86,11 @@ def add_source(
                 hint="choose another name, or `etiket-sync sources remove` it first",
             )
         if identity:
-            other = s.scalars(select(Source).where(Source.identity == identity)).first()
+            other = _overlapping_source(s.scalars(select(Source)).all(), identity)
             if other:
                 raise ConfigError(
-                    f"source {other.name!r} already synchronizes this ({identity})",
-                    hint="the same data cannot be added twice",
+                    f"source {other.name!r} already synchronizes this ({other.identity})",
+                    hint="the same data cannot be added twice (nor a folder inside or around it)",
                 )
         src = Source(
             name=name,
@@ -105,6 +105,25 @@ def add_source(
         for ident, target in (scope_mappings or {}).items():
             s.add(ScopeMapping(source_id=src.id, identifier=ident, scope=target))
     return show_source(rt, name)
+
+
+def _overlapping_source(sources: list[Source], identity: str) -> Source | None:
+    """The source whose identity equals ``identity`` or, for identities of the form
+    ``<backend>:<absolute path>``, whose path is inside or around this one (same backend)."""
+    backend, _, path = identity.partition(":")
+    for other in sources:
+        if other.identity == identity:
+            return other
+        obackend, _, opath = (other.identity or "").partition(":")
+        if backend == obackend and _nested(Path(path), Path(opath)):
+            return other
+    return None
+
+
+def _nested(a: Path, b: Path) -> bool:
+    if not (a.is_absolute() and b.is_absolute()):
+        return False
+    return a == b or a in b.parents or b in a.parents
 
 
 def _source_json(rt: Runtime, src: Source, counts: dict[str, int] | None = None) -> dict[str, Any]:

@@ -52,9 +52,6 @@ class FolderBaseBackend(FileBackend):
     def root_path(self) -> Path:
         return Path(self.config.root_directory)
 
-    def source_identity(self) -> str:
-        return f"folderbase:{Path(self.config.root_directory).resolve()}"
-
     def sync_dataset_normal(self, item: SyncItem, ctx: SyncContext) -> None:
         folder = item.path
         assert folder is not None
