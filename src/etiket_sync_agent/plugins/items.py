@@ -37,11 +37,17 @@ class NewItem:
 
     ``identifier`` is unique within the source and stable (a run id, a GUID, a path).
     Higher ``priority`` is synchronized first (use e.g. a timestamp or a run number).
+    ``label`` is what people call the dataset (at most 200 characters: a QCoDeS run id
+    "12", a core-tools id) and ``name`` its human name (at most 500: the run name); both
+    are optional, shown by the CLI and used to look items up. A later discovery that
+    gives other values updates them.
     """
 
     identifier: str
     priority: float = 0.0
     scope_identifier: str | None = None
+    label: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class SyncItem:
     ``scope`` is the resolved store scope. ``path`` is the dataset folder (or file) for
     file backends and None for database backends. ``state`` is what the backend saved
     with :meth:`SyncContext.save_state` at the item's last successful sync (empty before).
+    ``label`` and ``name`` are what the backend gave in its ``NewItem`` (None if nothing).
     """
 
     id: int
@@ -64,3 +71,5 @@ class SyncItem:
     attempts: int = 0
     path: Path | None = None
     state: Mapping[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    name: str | None = None

@@ -89,6 +89,8 @@ class Item(Base):
         Index("ix_items_schedule", "source_id", "status", "priority"),
         # the highest-priority item of a source, asked for at every database poll
         Index("ix_items_source_priority", "source_id", "priority", "id"),
+        # lookups by what users type (``etiket-sync item SOURCE 12``)
+        Index("ix_items_source_label", "source_id", "label"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -96,6 +98,10 @@ class Item(Base):
     identifier: Mapped[str] = mapped_column(String(2000))
     dataset_uuid: Mapped[str] = mapped_column(String(36))
     scope_identifier: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    #: what people call the dataset (a QCoDeS run id "12"), set by the backend's NewItem
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the dataset's human name (e.g. the QCoDeS run name), set by the backend's NewItem
+    name: Mapped[str | None] = mapped_column(String(500), nullable=True)
     priority: Mapped[float] = mapped_column(Float, default=0.0)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import NotFoundError
-from etiket_sync_agent.plugins.items import ItemStatus
+from etiket_sync_agent.plugins.items import ItemStatus, NewItem
 from etiket_sync_agent.state.db import StateDB
 from etiket_sync_agent.state.models import ErrorLog, Item, LoopStatus, ScopeMapping, Source
 
@@ -85,6 +86,31 @@ class Discovered:
     fingerprint: str | None = None
     #: a changed dataset is not due before this time (its files are still changing)
     not_before: datetime | None = None
+    #: what people call the dataset and its human name (``NewItem.label`` / ``.name``);
+    #: None leaves what is stored alone
+    label: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def of(cls, new: NewItem, fingerprint: str | None = None) -> Discovered:
+        """The discovery of a database backend's ``NewItem``."""
+        return cls(
+            new.identifier,
+            new.priority,
+            new.scope_identifier,
+            fingerprint,
+            label=_clip(new.label, LABEL_LEN),
+            name=_clip(new.name, NAME_LEN),
+        )
+
+
+LABEL_LEN = 200
+NAME_LEN = 500
+
+
+def _clip(value: str | None, n: int) -> str | None:
+    # the columns are VARCHAR(n): SQLite would keep more, PostgreSQL would refuse it
+    return None if value is None else str(value)[:n]
 
 
 def record_discovery(
@@ -98,8 +124,11 @@ def record_discovery(
     new_rows: list[dict[str, Any]] = []
     changed: list[tuple[str, str | None, datetime | None]] = []
     adopt: list[tuple[int, str, str]] = []
+    names: list[tuple[int, str | None, str | None]] = []
     for d in found:
         k = known.get(d.identifier)
+        if k is not None and (d.label is not None or d.name is not None):
+            names.append((k.id, d.label, d.name))
         if k is None:
             new_rows.append(
                 {
@@ -107,6 +136,8 @@ def record_discovery(
                     "identifier": d.identifier,
                     "dataset_uuid": str(uuid.uuid4()),
                     "scope_identifier": d.scope_identifier,
+                    "label": _clip(d.label, LABEL_LEN),
+                    "name": _clip(d.name, NAME_LEN),
                     "priority": d.priority,
                     "fingerprint": d.fingerprint,
                     "status": ItemStatus.PENDING.value,
@@ -120,10 +151,12 @@ def record_discovery(
                 adopt.append((k.id, d.identifier, d.fingerprint))
             else:
                 changed.append((d.identifier, d.fingerprint, d.not_before))
-    if not new_rows and not changed and not adopt:
+    if not new_rows and not changed and not adopt and not names:
         return 0, 0
     now = utcnow()
     with db.session() as s, s.begin():
+        for item_id, label, name in names:
+            _update_names(s, item_id, label, name)
         for item_id, ident, fp in adopt:
             s.execute(update(Item).where(Item.id == item_id).values(fingerprint=fp))
             known[ident] = KnownItem(item_id, fp, known[ident].status)
@@ -165,6 +198,19 @@ def record_discovery(
             )
             known[ident] = KnownItem(k.id, fp, ItemStatus.PENDING.value)
     return len(new_rows), len(changed)
+
+
+def _update_names(s: Session, item_id: int, label: str | None, name: str | None) -> None:
+    """Store a known item's new label/name; a no-op (no row written) when unchanged."""
+    values: dict[str, Any] = {}
+    differs = []
+    if label is not None:
+        values["label"] = label = _clip(label, LABEL_LEN)
+        differs.append(Item.label.is_distinct_from(label))
+    if name is not None:
+        values["name"] = name = _clip(name, NAME_LEN)
+        differs.append(Item.name.is_distinct_from(name))
+    s.execute(update(Item).where(Item.id == item_id, or_(*differs)).values(**values))
 
 
 def last_item(db: StateDB, source_id: int) -> Item | None:
@@ -245,6 +291,49 @@ def get_item(db: StateDB, source_id: int, identifier: str) -> Item:
                 hint="run `etiket-sync items SOURCE` to list its items",
             )
         return item
+
+
+def find_items(
+    db: StateDB,
+    source_id: int,
+    *,
+    label: str | None = None,
+    name_prefix: str | None = None,
+    identifier: str | None = None,
+    uuid_prefix: str | None = None,
+    limit: int | None = 50,
+) -> list[Item]:
+    """Items of a source matching every condition given, highest priority first.
+
+    ``label`` and ``identifier`` match exactly; ``name_prefix`` and ``uuid_prefix`` match
+    the start of the item's name / dataset uuid (``%`` and ``_`` in them are literal).
+    With no condition nothing matches (an empty list), never the whole source.
+    """
+    conds = []
+    if label is not None:
+        conds.append(Item.label == label)
+    if identifier is not None:
+        conds.append(Item.identifier == identifier)
+    if name_prefix is not None:
+        conds.append(Item.name.like(_like_prefix(name_prefix), escape="\\"))
+    if uuid_prefix is not None:
+        conds.append(Item.dataset_uuid.like(_like_prefix(uuid_prefix.lower()), escape="\\"))
+    if not conds:
+        return []
+    q = (
+        select(Item)
+        .where(Item.source_id == source_id, *conds)
+        .order_by(Item.priority.desc(), Item.id.desc())
+    )
+    if limit:
+        q = q.limit(limit)
+    with db.session() as s:
+        return list(s.scalars(q))
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 def list_items(
