@@ -7,9 +7,9 @@ import time
 from datetime import datetime, timezone
 
 from etiket_sync_agent.engine.events import ItemFinished, ItemStarted, Reporter
+from etiket_sync_agent.engine.failures import describe_failure, redacted_record
 from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.engine.source_runtime import SourceRuntime
-from etiket_sync_agent.errors import error_line
 from etiket_sync_agent.plugins.context import SyncContext
 from etiket_sync_agent.plugins.items import ItemStatus
 from etiket_sync_agent.plugins.record import SyncRecord
@@ -52,15 +52,15 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
     except Exception as exc:  # noqa: BLE001 - one bad item never stops the loop
         record.fail(exc)
         attempts = item.attempts + 1
-        retryable = getattr(exc, "retryable", True)
-        nxt = settings.retry.next_retry(attempts, now, retryable)
-        error = error_line(exc)
+        failure = describe_failure(exc, backend.config)  # clear line, redacted; retry?
+        nxt = settings.retry.next_retry(attempts, now, failure.retryable)
+        error = failure.message
         if nxt is None:
             error += f" [gave up after {attempts} attempt(s); `etiket-sync retry {rt.name}`]"
         repo.append_record(
             db,
             item.id,
-            record.to_dict(),
+            redacted_record(record.to_dict(), backend.config),
             status=ItemStatus.FAILED.value,
             attempts=attempts,
             next_retry=nxt,

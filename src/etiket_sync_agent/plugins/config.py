@@ -1,17 +1,25 @@
 """Backend configuration: a dataclass per backend drives add-source, validation and display.
 
 A config class is a plain ``@dataclass``. Fields are typed ``str``, ``int``, ``float``,
-``bool``, ``pathlib.Path`` or ``dict``; mark secrets with
+``bool``, ``pathlib.Path`` or ``dict`` (``dict[str, str | int | float | bool]`` for a flat
+mapping whose values are checked); mark secrets with
 ``field(metadata={"secret": True})`` and document fields with
 ``field(metadata={"help": "..."})``. An optional ``validate(self)`` method raises
 :class:`etiket_sync_agent.errors.ConfigError` (or ``ValueError``) for values that are
 well-typed but wrong (a folder that does not exist, ...).
+
+Checked here for every backend: floats must be finite (``nan``/``inf`` are refused), a
+``Path`` must not be empty, and a flat mapping's values must be scalars (a nested value
+is refused, never silently dropped). :func:`redact` and :func:`redact_text` hide secrets
+in everything shown or logged.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -22,6 +30,10 @@ from etiket_sync_agent.errors import ConfigError
 REDACTED = "***"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+#: key names whose values are secrets wherever they appear (config keys, nested dicts,
+#: libpq ``key=value`` strings); matched as substrings, case-insensitively
+_SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "credential")
+_SCALARS = (str, int, float, bool)
 
 
 def _field_types(config_class: type) -> dict[str, Any]:
@@ -57,13 +69,19 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         if origin is int and not isinstance(value, bool):
             return int(value)
         if origin is float:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(f"expected a finite number, got {value!r}")
+            return number
         if origin is Path:
+            if not str(value).strip():
+                raise ValueError("expected a path, got an empty value")
             return Path(value).expanduser()
         if origin is dict:
             parsed = json.loads(value) if isinstance(value, str) else value
             if not isinstance(parsed, dict):
                 raise ValueError("expected a JSON object")
+            _check_flat(parsed, tp)
             return parsed
         if origin is list:
             parsed = json.loads(value) if isinstance(value, str) else value
@@ -75,6 +93,30 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid value for {name!r}: {exc}") from None
     return value
+
+
+def _check_flat(mapping: dict[Any, Any], tp: Any) -> None:
+    """A ``dict`` field holds a flat mapping of names to str/int/float/bool (the only kind
+    our backends can use: a nested value would be silently dropped), unless its type
+    says otherwise (``dict[str, Any]``, ``dict[str, list]``, ...)."""
+    args = typing.get_args(tp)
+    value_type = args[1] if len(args) == 2 else None
+    if value_type is not None and value_type is not Any:
+        allowed = tuple(a for a in typing.get_args(value_type) or (value_type,) if a in _SCALARS)
+        if not allowed:
+            return  # a declared non-scalar value type: the backend checks it
+    else:
+        if value_type is Any:
+            return
+        allowed = _SCALARS
+    for key, val in mapping.items():
+        if val is not None and not isinstance(val, allowed):
+            raise ValueError(
+                f"{key!r} must be a string, number or true/false, not {type(val).__name__}"
+                " (nested values are not supported)"
+            )
+        if isinstance(val, float) and not math.isfinite(val):
+            raise ValueError(f"{key!r} must be a finite number, got {val!r}")
 
 
 def build_config(config_class: type, raw: dict[str, Any]) -> Any:
@@ -125,29 +167,82 @@ def config_to_json(config: Any) -> dict[str, Any]:
     return out
 
 
+def _secret_key(key: str) -> bool:
+    k = key.lower()
+    return any(w in k for w in _SECRET_WORDS)
+
+
 def redact(config_class: type | None, values: dict[str, Any]) -> dict[str, Any]:
-    """Copy of ``values`` with secret fields (and URL passwords) replaced by ``***``."""
+    """Copy of ``values`` fit to show or log: secret fields, secret-named keys at any
+    depth (nested dicts and lists), passwords in URLs and in libpq ``key=value`` strings
+    are replaced by ``***``; non-finite floats become strings (JSON has no NaN)."""
     secret: set[str] = set()
     if config_class is not None and dataclasses.is_dataclass(config_class):
         secret = {f.name for f in dataclasses.fields(config_class) if f.metadata.get("secret")}
-    out: dict[str, Any] = {}
-    for k, v in values.items():
-        if k in secret or any(s in k.lower() for s in ("password", "secret", "token")):
-            out[k] = REDACTED if v else v
-        elif isinstance(v, str) and "://" in v and "@" in v:
-            out[k] = _strip_url_password(v)
-        else:
-            out[k] = v
+    return {k: _redact_value(v, str(k) in secret or _secret_key(str(k))) for k, v in values.items()}
+
+
+def _redact_value(value: Any, secret: bool) -> Any:
+    if secret:
+        if isinstance(value, dict):
+            return {k: _redact_value(v, True) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_redact_value(v, True) for v in value]
+        return REDACTED if value not in (None, "", False) else value
+    if isinstance(value, dict):
+        return {k: _redact_value(v, _secret_key(str(k))) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v, False) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+# scheme://user:password@host -> the password part (user names are kept)
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^@\s]*)@")
+# key=value / key: value pairs whose key names a secret; the value may be quoted ('p w')
+_KEY_VALUE = re.compile(
+    r"(?P<head>\b[\w.-]*(?:" + "|".join(_SECRET_WORDS) + r")[\w.-]*\s*[=:]\s*)"
+    r"(?P<pw>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&'\"]+)",
+    re.IGNORECASE,
+)
+
+
+def redact_text(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """``text`` with passwords in URLs and secret ``key=value`` pairs (libpq connection
+    strings, query strings) replaced by ``***``, and every string of ``secrets`` too.
+
+    For free text shown or logged: error messages, connection strings."""
+    for value in secrets:
+        if value and len(value) >= 3:  # shorter ones would blank unrelated text
+            text = text.replace(value, REDACTED)
+    text = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED + "@", text)
+    return _KEY_VALUE.sub(lambda m: m["head"] + REDACTED, text)
+
+
+def secret_values(config: Any) -> list[str]:
+    """The string values of ``config``'s secret fields and secret-named keys at any depth
+    (to blank them in free text, e.g. an error message that quotes a password)."""
+    out: list[str] = []
+
+    def walk(value: Any, secret: bool) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, secret or _secret_key(str(k)))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v, secret)
+        elif secret and isinstance(value, str) and value:
+            out.append(value)
+
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        for f in dataclasses.fields(config):
+            walk(getattr(config, f.name), bool(f.metadata.get("secret")) or _secret_key(f.name))
+    elif isinstance(config, dict):
+        walk(config, False)
     return out
-
-
-def _strip_url_password(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    creds, _, host = rest.rpartition("@")
-    if ":" in creds:
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:{REDACTED}@{host}"
-    return url
 
 
 def describe_fields(config_class: type) -> list[dict[str, Any]]:
