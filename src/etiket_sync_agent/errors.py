@@ -56,6 +56,13 @@ class StateDBError(EtiketSyncError):
     exit_code = 5
 
 
+class DatabaseBusyError(EtiketSyncError):
+    """A database (state DB or store catalog) stayed locked by another process beyond the
+    busy timeout. Transient: the engine records it on the item or source and retries."""
+
+    retryable = True
+
+
 class StoreError(EtiketSyncError):
     """The dataset store rejected an operation."""
 
