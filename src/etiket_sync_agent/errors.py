@@ -38,6 +38,10 @@ class NotFoundError(EtiketSyncError):
     exit_code = 3
 
 
+class AmbiguousError(NotFoundError):
+    """A short id, label or name prefix matches several items or datasets."""
+
+
 class PluginError(EtiketSyncError):
     """A plugin is not installed or failed to load."""
 
