@@ -1,0 +1,284 @@
+"""The quantify backend: one dataset per Quantify measurement folder ``<day>/<TUID>...``.
+
+Discovery is the engine's level-2 folder scan under the datadir; :meth:`accepts` keeps
+folders whose names start with a valid TUID. A sync reads ``dataset.hdf5`` and every
+``analysis_*/dataset_processed.hdf5`` from private copies, grids them (see
+``reader/grid.py``) and stores them as NetCDF4 under the same names; every other file is
+stored as it is. A measurement is live while its gettables still hold NaN, its data file
+changed within ``live_timeout_s`` and no newer measurement exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etiket_sync_agent.backends.quantify.files import DATASET_FILE, MeasurementFile, list_files
+from etiket_sync_agent.backends.quantify.metadata import dataset_fields
+from etiket_sync_agent.backends.quantify.reader import (
+    DatasetRead,
+    FileStamp,
+    FileVanishedError,
+    NewerMeasurements,
+    QuantifyFormatError,
+    parse_folder_name,
+    read_dataset,
+    read_progress,
+    read_snapshot,
+)
+from etiket_sync_agent.errors import ConfigError, DatasetError
+from etiket_sync_agent.plugins.base import FileBackend, default_accept
+from etiket_sync_agent.plugins.context import SyncContext
+from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
+
+logger = logging.getLogger(__name__)
+
+GENERATOR = "etiket_sync_agent.quantify"
+
+
+@dataclass
+class QuantifyConfig:
+    quantify_directory: Path = field(
+        metadata={"help": "the Quantify datadir (holding <YYYYmmDD>/<TUID>-<name>/ folders)"}
+    )
+    set_up: str = field(default="", metadata={"help": "name of the measurement set-up"})
+    is_server_folder: bool = field(
+        default=False,
+        metadata={"help": "a network/server folder: poll instead of file-system events"},
+    )
+    live_timeout_s: float = field(
+        default=120.0,
+        metadata={"help": "a measurement whose data file has not changed for this long is final"},
+    )
+
+    def validate(self) -> None:
+        if self.live_timeout_s < 0:
+            raise ConfigError(f"live_timeout_s must not be negative, got {self.live_timeout_s}")
+        path = Path(self.quantify_directory).expanduser().resolve()
+        if not path.is_dir():
+            raise ConfigError(f"quantify_directory {path} does not exist or is not a folder")
+        self.quantify_directory = path
+
+
+class QuantifyBackend(FileBackend):
+    sync_agent_name = "quantify"
+    config_class = QuantifyConfig
+    scope_requirement = ScopeRequirement.REQUIRED
+    supports_scope_mapping = False
+    live_sync_implemented = True
+    level = 2
+    is_single_file = False
+
+    config: QuantifyConfig
+
+    def __init__(self, config: QuantifyConfig, source_name: str = "") -> None:
+        super().__init__(config, source_name)
+        self._warned: set[str] = set()
+        self._newer = NewerMeasurements()
+        #: identifier -> (stamp of dataset.hdf5, whether it still had unmeasured points)
+        self._progress: dict[str, tuple[FileStamp, bool]] = {}
+
+    def root_path(self) -> Path:
+        return Path(self.config.quantify_directory)
+
+    # -- discovery ---------------------------------------------------------------------
+    def accepts(self, path: Path) -> bool:
+        """Folders named ``<TUID>[-name]``; others are listed once as a warning."""
+        name = path.name
+        if not default_accept(name):
+            return False
+        if parse_folder_name(name) is not None:
+            return True
+        key = str(path)
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(
+                "source %s: %s ignored: its name does not start with a Quantify TUID"
+                " (YYYYmmDD-HHMMSS-fff-xxxxxx)",
+                self.source_name,
+                path,
+            )
+        return False
+
+    def ignored_folders(self) -> list[str]:
+        """Folders at measurement level that are not measurements (warned once each)."""
+        return sorted(self._warned)
+
+    # -- live --------------------------------------------------------------------------
+    def check_live_dataset(self, item: SyncItem) -> bool:
+        folder = item.path
+        if folder is None:
+            return False
+        parsed = parse_folder_name(folder.name)
+        if parsed is None:
+            return False
+        try:
+            stamp = FileStamp.of(folder / DATASET_FILE)
+        except OSError:
+            return False
+        if stamp.age_s > self.config.live_timeout_s:
+            return False  # untouched for long: finished, or interrupted for good
+        if self._newer.exists(self.root_path(), parsed[0]):
+            return False  # MeasurementControl has moved on to another measurement
+        known = self._progress.get(item.identifier)
+        if known is not None:
+            if known[0] == stamp:
+                return known[1]
+            if known[1]:
+                return True  # still being rewritten; the next live pass reads it
+        with tempfile.TemporaryDirectory(prefix="etiket-sync-quantify-") as tmp:
+            try:
+                prog, stamp = read_progress(folder / DATASET_FILE, Path(tmp))
+            except QuantifyFormatError:
+                return False  # damaged: the normal sync reports it
+            except DatasetError:
+                return True  # kept changing while read: being written
+        self._progress[item.identifier] = (stamp, prog.has_nan)
+        return prog.has_nan
+
+    # -- sync --------------------------------------------------------------------------
+    def sync_dataset_normal(self, item: SyncItem, ctx: SyncContext) -> None:
+        self._sync(item, ctx, live=False)
+
+    def sync_dataset_live(self, item: SyncItem, ctx: SyncContext) -> None:
+        self._sync(item, ctx, live=True)
+
+    def _sync(self, item: SyncItem, ctx: SyncContext, live: bool) -> None:
+        folder = item.path
+        assert folder is not None
+        if not folder.is_dir():
+            raise DatasetError(f"measurement folder {folder} no longer exists", retryable=False)
+        parsed = parse_folder_name(folder.name)
+        if parsed is None:
+            raise QuantifyFormatError(f"{folder.name} does not start with a Quantify TUID")
+        tuid, suffix = parsed
+        with ctx.task("list files"):
+            files, warnings = list_files(folder)
+            for w in warnings:
+                ctx.warn(w)
+        by_name = {f.name: f for f in files}
+        previous: dict[str, Any] = dict(item.state.get("files", {}))
+        stored = {
+            name
+            for name, info in ctx.stored_files().items()
+            if info.latest.status.value == "complete"
+        }
+
+        def unchanged(f: MeasurementFile) -> bool:
+            return not live and previous.get(f.name) == f.signature and f.name in stored
+
+        problems: list[DatasetError] = []
+        seen: dict[str, list[int]] = {}
+        meta: dict[str, Any] | None = item.state.get("meta")
+        with ctx.scratch_dir() as scratch:
+            main_file = by_name.get(DATASET_FILE)
+            main: DatasetRead | None = None
+            if main_file is None:
+                ctx.warn(
+                    "no dataset.hdf5 in this measurement folder: it holds no data, only its"
+                    " files are synchronized"
+                )
+                meta = None
+            elif unchanged(main_file) and meta is not None:
+                seen[main_file.name] = main_file.signature
+            else:
+                with ctx.task(f"read {DATASET_FILE}"):
+                    try:
+                        main = read_dataset(main_file.path, scratch, DATASET_FILE)
+                    except DatasetError as exc:
+                        problems.append(exc)
+                        meta = None
+                if main is not None:
+                    meta = {
+                        "attrs": {
+                            k: v
+                            for k, v in main.ds.attrs.items()
+                            if k in ("name", "software_versions") and isinstance(v, str)
+                        },
+                        "variables": {
+                            str(n): {
+                                k: str(v)
+                                for k, v in main.ds.variables[n].attrs.items()
+                                if k in ("long_name", "name")
+                            }
+                            for n in main.ds.variables
+                        },
+                        "format": main.format,
+                    }
+            with ctx.task("read snapshot"):
+                snapshot = read_snapshot(folder)
+                if snapshot.problem:
+                    ctx.warn(f"{snapshot.problem}: its metadata is not used")
+            with ctx.task("create dataset"):
+                fields = dataset_fields(
+                    tuid=tuid,
+                    suffix=suffix,
+                    rel_folder=item.identifier,
+                    attrs=(meta or {}).get("attrs", {}),
+                    variables=(meta or {}).get("variables", {}),
+                    snapshot=snapshot,
+                    set_up=self.config.set_up,
+                    data_format=(meta or {}).get("format"),
+                )
+                ctx.create_or_update_dataset(
+                    name=fields.name,
+                    alt_uid=fields.alt_uid,
+                    description=fields.description,
+                    collected=fields.collected,
+                    tags=fields.tags,
+                    attributes=fields.attributes,
+                )
+            if main is not None and main_file is not None:
+                with ctx.task(f"upload {DATASET_FILE} ({main.layout} layout)"):
+                    ctx.upload_xarray(main.ds, name=DATASET_FILE, generator=GENERATOR, live=live)
+                    seen[main_file.name] = main_file.signature
+                    if main.progress.points:
+                        ctx.log(f"{main.progress.measured}/{main.progress.points} points measured")
+                self._progress[item.identifier] = (main.stamp, main.progress.has_nan)
+                main = None  # free the values before the other files
+            skipped = 0
+            others = [f for f in files if f.name != DATASET_FILE]
+            with ctx.task(f"upload {len(others)} other file(s)"):
+                for f in others:
+                    if unchanged(f):
+                        seen[f.name] = f.signature
+                        skipped += 1
+                        continue
+                    try:
+                        if f.converted:
+                            read = read_dataset(f.path, scratch, f.name)
+                            ctx.upload_xarray(read.ds, name=f.name, generator=GENERATOR)
+                            del read
+                        else:
+                            ctx.upload_file(f.path, name=f.name)
+                        seen[f.name] = f.signature
+                    except DatasetError as exc:
+                        problems.append(exc)
+                    except FileNotFoundError:
+                        problems.append(
+                            FileVanishedError(f"{f.name} vanished while it was being synchronized")
+                        )
+                    except OSError as exc:
+                        problems.append(
+                            DatasetError(
+                                f"{f.name} cannot be read: {exc.strerror or exc}",
+                                hint="check the file's permissions",
+                                retryable=False,
+                            )
+                        )
+                if skipped:
+                    ctx.log(f"{skipped} file(s) unchanged since the last sync: not read again")
+        if problems:
+            for p in problems[1:]:
+                ctx.warn(p.message)
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+            raise DatasetError(
+                first.message + more,
+                hint=first.hint,
+                retryable=any(p.retryable for p in problems),
+            )
+        ctx.save_state({"files": seen, "meta": meta})

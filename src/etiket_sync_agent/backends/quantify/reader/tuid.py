@@ -1,0 +1,34 @@
+"""Quantify's TUID: ``YYYYmmDD-HHMMSS-fff-xxxxxx``, the identity of a measurement.
+
+A measurement folder is named ``<TUID>`` or ``<TUID>-<name>``; a few folders in the wild
+separate the name with a space instead (Quantify itself finds them by substring).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+_FOLDER = re.compile(r"^(\d{8}-\d{6}-\d{3}-[0-9a-zA-Z]{6})(?:[- ](.*))?$", re.DOTALL)
+
+
+def parse_folder_name(name: str) -> tuple[str, str] | None:
+    """``(tuid, folder suffix)`` of a measurement folder name, None if it holds no valid
+    TUID (wrong shape or an impossible date/time)."""
+    m = _FOLDER.match(name)
+    if m is None:
+        return None
+    tuid = m.group(1)
+    if tuid_time(tuid) is None:
+        return None
+    return tuid, (m.group(2) or "").strip()
+
+
+def tuid_time(tuid: str) -> datetime | None:
+    """The TUID's timestamp as an aware datetime in the local time zone of this PC (the
+    TUID is the measurement PC's local wall-clock time, written without an offset)."""
+    try:
+        naive = datetime.strptime(tuid[:19], "%Y%m%d-%H%M%S-%f")
+    except ValueError:
+        return None
+    return naive.astimezone()  # a naive datetime is taken as local time
