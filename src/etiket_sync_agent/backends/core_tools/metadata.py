@@ -1,0 +1,37 @@
+"""The store metadata of a core-tools measurement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from etiket_sync_agent.backends.core_tools.reader import Measurement
+
+
+@dataclass(frozen=True)
+class DatasetFields:
+    name: str
+    alt_uid: str
+    description: str
+    collected: datetime | None
+    tags: list[str]
+    ranking: int
+    creator: str | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def dataset_fields(meas: Measurement, where: str) -> DatasetFields:
+    """name = ``exp_name``, alt_uid = the core-tools uuid, collected = ``start_time``,
+    tags = ``keywords``, ranking 1 when starred, attributes sample / set-up / project;
+    the description names the database (``where``) and the measurement id."""
+    return DatasetFields(
+        name=meas.exp_name or f"measurement {meas.id}",
+        alt_uid=str(meas.uuid),
+        description=f"core-tools measurement id {meas.id} (uuid {meas.uuid}) of {where}",
+        collected=meas.start_time,
+        tags=list(meas.keywords),
+        ranking=1 if meas.starred else 0,
+        creator=meas.created_by or None,
+        attributes={"sample": meas.sample, "set-up": meas.set_up, "project": meas.project},
+    )
