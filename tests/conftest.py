@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from etiket_sync_agent.engine.scheduler import RetryPolicy
+from etiket_sync_agent.engine.retry_policy import RetryPolicy
 from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.home import Home
 from etiket_sync_agent.runtime import Runtime

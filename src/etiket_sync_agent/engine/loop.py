@@ -1,4 +1,15 @@
-"""The sync loop: discover, synchronize what is due, wait for a hint or a timer, repeat."""
+"""The sync loop: discover, synchronize what is due, wait for a hint or a deadline, repeat.
+
+An idle loop costs (nearly) nothing per source: it sleeps until the earliest deadline of
+any source (a poll, a rescan, a retry or settle time, a live pass) or a watch event; the
+source rows are re-read only when the sources table changed; a database is asked for new
+datasets only when its backend's change token moved (:mod:`database_discovery`); a source
+is asked for due items only when it may have some (:mod:`due_order`).
+
+Nothing a source, a user or a busy state database does ends the loop (:mod:`guards`): a
+source removed, paused or edited while it is discovered or synchronized stops or changes
+at the next step; a ``database is locked`` becomes an item or source error.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from sqlalchemy import func, select
+
+from etiket_sync_agent.engine import due_order
 from etiket_sync_agent.engine.events import (
     IterationFinished,
     Reporter,
@@ -18,6 +32,7 @@ from etiket_sync_agent.engine.events import (
     SourceFailed,
     null_reporter,
 )
+from etiket_sync_agent.engine.guards import bookkeeping, is_database_busy
 from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.engine.source_runtime import SourceRuntime, source_version
 from etiket_sync_agent.engine.worker import sync_item
@@ -29,6 +44,12 @@ from etiket_sync_agent.state import repository as repo
 from etiket_sync_agent.state.models import Source
 
 logger = logging.getLogger(__name__)
+
+#: sources whose discovery is due within this share of the database poll interval are
+#: handled in the same wake (one wake per poll period, however many sources there are)
+COALESCE = 0.25
+#: a source whose step met a busy state database waits this long before the next one
+BUSY_BACKOFF_S = 1.0
 
 
 @dataclass
@@ -55,6 +76,10 @@ class SyncEngine:
         #: names of the sources to synchronize (None = all of them)
         self.only_sources = only_sources
         self._sources: dict[int, SourceRuntime] = {}
+        self._sources_seen: tuple[object, ...] | None = None  # see _sources_signature
+        #: sources whose runtime could not be built -> their error (built again later)
+        self._broken: dict[int, str] = {}
+        self._broken_retry_at = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = FileLock(runtime.home.lock_file)
@@ -72,7 +97,7 @@ class SyncEngine:
 
     def run(self, iterations: int = 0, once: bool = False) -> RunSummary:
         """Run ``iterations`` iterations (0 = until stopped). ``once``: discover
-        everything, attempt every due item once, return."""
+        everything, attempt every due item once (waiting for nothing), return."""
         if not self._lock.acquire():
             pid = self._lock.holder_pid()
             raise AlreadyRunningError(
@@ -99,8 +124,8 @@ class SyncEngine:
                 "sync loop started (pid %s, home %s)", os.getpid(), self.runtime.home.data_dir
             )
             while not self._stop.is_set():
-                self.iterate(summary, once=once or iterations == 1)
-                if once or (iterations and summary.iterations >= iterations):
+                self.iterate(summary, once=self._once)
+                if self._once or (iterations and summary.iterations >= iterations):
                     break
                 self._wait()
             repo.set_loop_status(db, state="stopped", last_heartbeat=datetime.now(timezone.utc))
@@ -111,7 +136,10 @@ class SyncEngine:
                 summary.failed,
             )
         except BaseException as exc:
-            repo.set_loop_status(db, state="crashed", message=error_line(exc))
+            message = error_line(exc)
+            bookkeeping(
+                "loop status", lambda: repo.set_loop_status(db, state="crashed", message=message)
+            )
             raise
         finally:
             self._stop.set()
@@ -123,39 +151,78 @@ class SyncEngine:
 
     # -- one iteration -----------------------------------------------------------------
     def iterate(self, summary: RunSummary, once: bool = False) -> None:
+        """Discover what is due, then work through what is due, each source once."""
         self._iteration += 1
         summary.iterations += 1
-        runtimes = self._refresh_sources(summary)
+        try:
+            runtimes = self._refresh_sources(summary)
+        except Exception as exc:  # noqa: BLE001 - e.g. a busy state DB: try again later
+            logger.warning("reading the sources failed: %s", error_line(exc))
+            runtimes = list(self._sources.values())
+        now = time.monotonic()
+        slack = COALESCE * self.settings.db_poll_interval_s
         for rt in runtimes:
-            self._discover(rt, summary, force=once)
-        attempted = failed = 0
+            if once or rt.discovery_due(now, slack):
+                self._discover(rt, summary, force=once)
+        now = time.monotonic()
+        busy = [rt for rt in runtimes if once or rt.live or rt.work_at <= now]
         deadline = None if once else time.monotonic() + self.settings.iteration_budget_s
-        workers = max(1, min(self.settings.workers, len(runtimes)))
+        workers = max(1, min(self.settings.workers, len(busy)))
         if workers == 1:
-            results = [self._work(rt, deadline) for rt in runtimes]
+            results = [self._work(rt, deadline, summary) for rt in busy]
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="sync") as pool:
-                results = list(pool.map(lambda rt: self._work(rt, deadline), runtimes))
-        for a, f in results:
-            attempted += a
-            failed += f
+                results = list(pool.map(lambda rt: self._work(rt, deadline, summary), busy))
+        attempted = sum(a for a, _ in results)
+        failed = sum(f for _, f in results)
         summary.attempted += attempted
         summary.failed += failed
-        repo.set_loop_status(self.runtime.state, iteration=self._iteration)
+        if attempted or self._iteration == 1:  # the heartbeat records it otherwise
+            bookkeeping(
+                "loop status",
+                lambda: repo.set_loop_status(self.runtime.state, iteration=self._iteration),
+            )
         self.report(IterationFinished(self._iteration, attempted, failed))
 
-    def _refresh_sources(self, summary: RunSummary) -> list[SourceRuntime]:
-        """Match runtimes to the sources in the state DB (the CLI edits them live)."""
-        db = self.runtime.state
-        current: dict[int, Source] = {
+    def _sources_signature(self) -> tuple[object, ...]:
+        """Changes whenever a source is added, removed, paused or edited (one cheap
+        aggregate query instead of reading every source row at every wake)."""
+        with self.runtime.state.session() as s:
+            row = s.execute(
+                select(func.count(Source.id), func.max(Source.id), func.max(Source.updated))
+            ).one()
+        return tuple(row)
+
+    def _active_sources(self) -> dict[int, Source]:
+        return {
             s.id: s
-            for s in repo.list_sources(db)
+            for s in repo.list_sources(self.runtime.state)
             if s.status != "paused" and (self.only_sources is None or s.name in self.only_sources)
         }
+
+    def _matches(self, current: dict[int, Source]) -> bool:
+        """Whether the runtimes (and the sources that failed to build) are ``current``."""
+        return set(current) == set(self._sources) | set(self._broken) and all(
+            source_version(src) == self._sources[sid].version
+            for sid, src in current.items()
+            if sid in self._sources
+        )
+
+    def _refresh_sources(self, summary: RunSummary) -> list[SourceRuntime]:
+        """Match runtimes to the sources in the state DB (the CLI edits them live).
+
+        The rows are read only when the sources table changed (or, every ``recheck_s``,
+        to build again a source that failed to build)."""
+        signature = self._sources_signature()
+        retry_broken = self._broken and time.monotonic() >= self._broken_retry_at
+        if signature == self._sources_seen and not retry_broken:
+            return list(self._sources.values())
+        current = self._active_sources()
         for sid in list(self._sources):
             src = current.get(sid)
             if src is None or source_version(src) != self._sources[sid].version:
                 self._sources.pop(sid).close()
+        self._broken = {}
         for sid, src in current.items():
             if sid in self._sources:
                 continue
@@ -164,57 +231,123 @@ class SyncEngine:
                     src, self.runtime, self.settings, self.wake, watch=not self._once
                 )
             except Exception as exc:  # noqa: BLE001 - one bad source never stops the others
-                self._source_failed(src.id, src.name, exc, summary)
+                self._broken[sid] = self._source_failed(
+                    src.id, src.name, src.last_error, exc, summary
+                )
+        self._broken_retry_at = time.monotonic() + self.settings.recheck_s
+        self._sources_seen = signature
         return list(self._sources.values())
 
+    def _sources_changed(self) -> bool:
+        """Whether a source was added, removed, paused or edited since the runtimes were
+        matched (our own status writes change the table too: then the rows tell)."""
+        try:
+            signature = self._sources_signature()
+            if signature == self._sources_seen:
+                return False
+            if self._matches(self._active_sources()):
+                self._sources_seen = signature
+                return False
+            return True
+        except Exception:  # noqa: BLE001 - a busy DB: carry on, the sync records decide
+            return False
+
+    def _source_gone(self, source_id: int) -> bool:
+        """Whether the source was removed or paused since the runtimes were matched."""
+        with self.runtime.state.session() as s:
+            status = s.scalar(select(Source.status).where(Source.id == source_id))
+        return status is None or status == "paused"
+
     def _source_failed(
-        self, source_id: int, name: str, exc: BaseException, summary: RunSummary
-    ) -> None:
+        self,
+        source_id: int,
+        name: str,
+        previous: str | None,
+        exc: BaseException,
+        summary: RunSummary,
+    ) -> str:
+        """Record a source error (once per distinct error) unless the source is gone."""
         err = error_line(exc)
+        try:
+            if self._source_gone(source_id):
+                logger.info("source %s was removed or paused meanwhile", name)
+                return previous or ""
+        except Exception:  # noqa: BLE001 - cannot tell: record it (guarded below)
+            pass
         summary.source_errors[name] = err
-        db = self.runtime.state
-        prev = repo.get_source(db, name).last_error
-        if prev != err:
-            repo.log_error(db, err, source_id=source_id)
+        if previous != err:
+            bookkeeping(
+                f"source {name} error",
+                lambda: repo.log_error(self.runtime.state, err, source_id=source_id),
+            )
             logger.error("source %s: %s", name, err)
-        repo.set_source_fields(db, source_id, last_error=err)
+        bookkeeping(
+            f"source {name} error",
+            lambda: repo.set_source_fields(self.runtime.state, source_id, last_error=err),
+        )
         self.report(SourceFailed(name, err))
+        return err
 
     def _discover(self, rt: SourceRuntime, summary: RunSummary, force: bool) -> None:
         try:
             new, changed = rt.discover(force_full=force)
         except Exception as exc:  # noqa: BLE001
             rt.failing = True
-            self._source_failed(rt.source_id, rt.name, exc, summary)
+            rt.last_error = self._source_failed(rt.source_id, rt.name, rt.last_error, exc, summary)
             return
         fields: dict[str, object] = {}
         if rt.failing or not rt.discovered:
-            fields["last_error"] = None  # the source works (again)
+            if rt.last_error is not None:
+                fields["last_error"] = None  # the source works (again)
             summary.source_errors.pop(rt.name, None)
-        rt.failing, rt.discovered = False, True
-        if new or changed or fields:
+        rt.failing, rt.discovered, rt.last_error = False, True, None
+        if new or changed:
             fields["last_discovery"] = datetime.now(timezone.utc)
-            repo.set_source_fields(self.runtime.state, rt.source_id, **fields)
+        if fields:
+            bookkeeping(
+                f"source {rt.name} status",
+                lambda: repo.set_source_fields(self.runtime.state, rt.source_id, **fields),
+            )
+        if new or changed:
             self.report(SourceDiscovered(rt.name, new, changed, rt.count(ItemStatus.PENDING)))
 
-    def _work(self, rt: SourceRuntime, deadline: float | None) -> tuple[int, int]:
+    def _work(
+        self, rt: SourceRuntime, deadline: float | None, summary: RunSummary
+    ) -> tuple[int, int]:
         """Attempt due items of one source, each at most once this iteration."""
+        attempted = failed = 0
+        try:
+            attempted, failed = self._work_items(rt, deadline)
+        except Exception as exc:  # noqa: BLE001 - a busy DB, a removed source, a bug
+            if is_database_busy(exc):
+                logger.warning("source %s: %s; trying again soon", rt.name, error_line(exc))
+            else:
+                rt.last_error = self._source_failed(
+                    rt.source_id, rt.name, rt.last_error, exc, summary
+                )
+            rt.work_at = time.monotonic() + BUSY_BACKOFF_S
+        return attempted, failed
+
+    def _work_items(self, rt: SourceRuntime, deadline: float | None) -> tuple[int, int]:
         db = self.runtime.state
         seen: set[int] = set()
         attempted = failed = 0
         while not self._stop.is_set():
             if deadline is not None and time.monotonic() > deadline:
-                break
+                return attempted, failed
+            now = datetime.now(timezone.utc)
             items = [
                 i
-                for i in repo.due_items(db, rt.source_id, datetime.now(timezone.utc))
+                for i in due_order.due_items(db, rt.source_id, now, self._once)
                 if i.id not in seen
             ]
             if not items:
                 break
             for item in items:
                 if self._stop.is_set() or (deadline is not None and time.monotonic() > deadline):
-                    break
+                    return attempted, failed
+                if attempted and self._sources_changed():
+                    return attempted, failed  # removed, paused or edited: re-read first
                 seen.add(item.id)
                 live = item.status == ItemStatus.LIVE.value
                 if (
@@ -229,24 +362,39 @@ class SyncEngine:
                 attempted += 1
                 failed += status == ItemStatus.FAILED.value
                 rt.set_status(item.identifier, status)
+        if self._stop.is_set():
+            return attempted, failed
+        # nothing more is due now: look again at the next retry or settle time, or after
+        # recheck_s (items put back by `etiket-sync retry` from another process)
+        wait = self.settings.recheck_s
+        nxt = due_order.next_due_in(db, rt.source_id, datetime.now(timezone.utc))
+        if nxt is not None:
+            wait = min(wait, nxt)
+        rt.work_at = time.monotonic() + wait
         return attempted, failed
 
     # -- waiting -----------------------------------------------------------------------
     def _wait(self) -> None:
-        timeout = min(
-            [rt.next_due() for rt in self._sources.values()] + [self.settings.heartbeat_s]
+        """Sleep until the earliest deadline of any source, or a watch event."""
+        now = time.monotonic()
+        wake_at = min(
+            [rt.next_wake(now) for rt in self._sources.values()] + [now + self.settings.recheck_s]
         )
+        timeout = wake_at - now
         if any(rt.live for rt in self._sources.values()):
+            # a finished measurement is noticed at the next wake (still_live)
             timeout = min(timeout, self.settings.live_interval_s)
-        if self._wake.wait(timeout=max(timeout, 0.05)):
+        if self._wake.wait(timeout=max(timeout, 0.01)):
             # batch a burst of events into one rescan
-            time.sleep(self.settings.debounce_s)
+            self._stop.wait(self.settings.debounce_s)
         self._wake.clear()
 
     def _heartbeat(self) -> None:
         db = self.runtime.state
         while not self._stop.wait(self.settings.heartbeat_s):
             try:
-                repo.set_loop_status(db, last_heartbeat=datetime.now(timezone.utc))
-            except Exception:  # noqa: BLE001 - a missed heartbeat is not fatal
-                logger.exception("heartbeat failed")
+                repo.set_loop_status(
+                    db, last_heartbeat=datetime.now(timezone.utc), iteration=self._iteration
+                )
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat is not fatal
+                logger.warning("heartbeat failed: %s", error_line(exc))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from etiket_sync_agent.engine.scheduler import RetryPolicy
+from etiket_sync_agent.engine.retry_policy import RetryPolicy
 
 
 def _env_float(name: str, default: float) -> float:
@@ -32,6 +32,9 @@ class EngineSettings:
     #: at every change); new datasets and one-shot runs do not wait
     settle_s: float = 10.0
     heartbeat_s: float = 5.0
+    #: a source with nothing due is asked again after this long at the latest (finds
+    #: items put back by `etiket-sync retry` from another process)
+    recheck_s: float = 5.0
     #: longest an iteration works before discovering again (not in --once mode)
     iteration_budget_s: float = 10.0
     #: sources synchronized in parallel

@@ -108,6 +108,11 @@ class FolderWatcher:
         return {Path(p) for p in paths}, overflow
 
     @property
+    def pending(self) -> bool:
+        """Whether changed paths wait to be drained (read without taking the lock)."""
+        return bool(self._paths) or self._overflow
+
+    @property
     def alive(self) -> bool:
         return self._observer is not None and self._observer.is_alive()
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from etiket_sync_agent.engine.events import ItemFinished, ItemStarted, Reporter
 from etiket_sync_agent.engine.failures import describe_failure, redacted_record
+from etiket_sync_agent.engine.guards import bookkeeping
 from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.engine.source_runtime import SourceRuntime
 from etiket_sync_agent.plugins.context import SyncContext
@@ -66,7 +67,13 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
             next_retry=nxt,
             last_error=error,
         )
-        repo.log_error(db, f"{item.identifier}: {error}", source_id=rt.source_id, item_id=item.id)
+        # the source (and with it the item) may have been removed while it synchronized
+        bookkeeping(
+            f"error of {item.identifier}",
+            lambda: repo.log_error(
+                db, f"{item.identifier}: {error}", source_id=rt.source_id, item_id=item.id
+            ),
+        )
         logger.warning("source %s item %s failed: %s", rt.name, item.identifier, error)
         report(ItemFinished(rt.name, item.identifier, "failed", error, time.perf_counter() - t0))
         return ItemStatus.FAILED.value
