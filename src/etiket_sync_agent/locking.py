@@ -89,3 +89,34 @@ class FileLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (True when unsure).
+
+    Used to tell leftovers of dead processes (temp files, scratch folders named with
+    their writer's pid) from files a running process still uses.
+    """
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFO
+        if not handle:
+            return ctypes.windll.kernel32.GetLastError() == 5  # access denied: it exists
+        try:
+            code = ctypes.c_ulong()
+            ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            ctypes.windll.kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

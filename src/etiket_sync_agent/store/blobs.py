@@ -114,7 +114,8 @@ class BlobStore:
         A path that is missing, vanishes, or changes size or mtime while it is read raises
         StoreError (nothing is staged).
         """
-        tmp = self.tmp_dir / f"{secrets.token_hex(12)}.tmp"
+        # the writer's pid in the name: a sweep can tell a dead process's file at once
+        tmp = self.tmp_dir / f"{os.getpid()}-{secrets.token_hex(12)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         try:
             try:
@@ -154,12 +155,17 @@ class BlobStore:
                 yield path.name
 
     def clean_tmp(self, older_than: float = 24 * 3600) -> int:
-        """Remove temp files older than ``older_than`` seconds (left by crashed processes)."""
+        """Remove temp files of processes that are gone, and any older than ``older_than``
+        seconds (left by crashed processes). Returns how many were removed."""
+        from etiket_sync_agent.locking import process_alive
+
         cutoff = time.time() - older_than
         removed = 0
         for path in self.tmp_dir.glob("*.tmp"):
+            pid, sep, _ = path.name.partition("-")
+            dead = bool(sep) and pid.isdigit() and not process_alive(int(pid))
             try:
-                if path.stat().st_mtime < cutoff:
+                if dead or path.stat().st_mtime < cutoff:
                     path.unlink()
                     removed += 1
             except FileNotFoundError:

@@ -1,8 +1,9 @@
-"""The local store's catalog: SQLAlchemy models and the engine that serves them.
+"""The local store's catalog: its SQLAlchemy models.
 
 The models have their own :class:`Base` / ``MetaData`` (the agent's state database is a
 different database with different migrations). The schema is created and upgraded only
-by the Alembic migrations in ``store/migrations`` — never by ``create_all``.
+by the Alembic migrations in ``store/migrations`` — never by ``create_all`` — and the
+engine is the agent's one engine factory (:mod:`etiket_sync_agent.db.engine`).
 
 Portable types only (``String``, ``JSON``, timezone-aware ``DateTime``): the same models
 run on the default SQLite file and on a shared PostgreSQL database.
@@ -11,13 +12,11 @@ run on the default SQLite file and on a shared PostgreSQL database.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Engine,
     ForeignKey,
     Index,
     Integer,
@@ -25,14 +24,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from etiket_sync_agent.dbtypes import UTCDateTime, utcnow
-
-SQLITE_BUSY_TIMEOUT_S = 30.0
 
 # Explicit constraint names: Alembic's batch mode on SQLite and schema comparison need them.
 NAMING_CONVENTION = {
@@ -118,45 +113,3 @@ class FileVersion(Base):
     modified: Mapped[datetime] = mapped_column(default=utcnow)
 
     file: Mapped[File] = relationship(back_populates="versions")
-
-
-# -- engine -----------------------------------------------------------------------------
-
-WRITE = {"etiket_write": True}
-"""Execution options of write transactions (``BEGIN IMMEDIATE`` on SQLite)."""
-
-
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for the catalog at ``url``, configured for concurrent use.
-
-    SQLite: WAL journal, foreign keys, a 30 s busy timeout, and SQLAlchemy (not the
-    sqlite3 module) emits ``BEGIN`` — ``BEGIN IMMEDIATE`` for connections carrying the
-    :data:`WRITE` execution options, so concurrent writers queue on the lock at the start
-    of their transaction instead of failing with "database is locked" when a read
-    transaction tries to upgrade itself to a write one.
-    """
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see _on_begin
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get("etiket_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine

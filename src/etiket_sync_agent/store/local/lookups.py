@@ -1,0 +1,117 @@
+"""Catalog queries: the prepared statements of the hot paths and the lookups by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from etiket_sync_agent.errors import NotFoundError
+from etiket_sync_agent.store.catalog import Dataset, File, FileVersion, Scope
+
+SCOPE_HINT = "create it with `etiket-sync scopes create NAME`"
+DATASET_HINT = "list datasets with `etiket-sync datasets list`"
+DATASETS = Dataset.__table__
+FILES = File.__table__
+VERSIONS = FileVersion.__table__
+
+# The per-item hot paths (upsert_dataset, upload_file) use these Core statements, built
+# once: executing them costs SQLAlchemy a compiled-cache lookup, where ORM objects and
+# freshly built statements cost it several times more than SQLite does.
+SCOPE_ID = select(Scope.id).where(Scope.name == bindparam("scope_name"))
+DATASET_BY_UUID = select(DATASETS).where(DATASETS.c.uuid == bindparam("q_uuid"))
+DATASET_BY_ALT_UID = select(DATASETS).where(
+    DATASETS.c.scope_id == bindparam("q_scope_id"), DATASETS.c.alt_uid == bindparam("q_alt_uid")
+)
+UPDATE_DATASET = update(DATASETS).where(DATASETS.c.uuid == bindparam("q_uuid"))
+FILE_FOR_UPDATE = (
+    select(FILES)
+    .where(FILES.c.dataset_uuid == bindparam("q_uuid"), FILES.c.name == bindparam("q_name"))
+    .with_for_update()
+)
+UPDATE_FILE = update(FILES).where(FILES.c.id == bindparam("q_id"))
+LATEST_VERSION = (
+    select(VERSIONS)
+    .where(VERSIONS.c.file_id == bindparam("q_file_id"))
+    .order_by(VERSIONS.c.version.desc())
+    .limit(1)
+)
+VERSIONS_OF = (
+    select(VERSIONS)
+    .where(VERSIONS.c.file_id == bindparam("q_file_id"))
+    .order_by(VERSIONS.c.version)
+)
+UPDATE_VERSION = update(VERSIONS).where(VERSIONS.c.id == bindparam("q_id"))
+
+
+def one(session: Session, statement: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The first row of a prepared Core statement, as a dict (None if there is none)."""
+    row = session.execute(statement, params).mappings().first()
+    return None if row is None else dict(row)
+
+
+def scope_by_name(session: Session, name: str) -> Scope | None:
+    return session.scalar(select(Scope).where(Scope.name == name))
+
+
+def require_scope_id(session: Session, name: str) -> int:
+    scope_id = session.scalar(SCOPE_ID, {"scope_name": name})
+    if scope_id is None:
+        raise NotFoundError(f"scope {name!r} does not exist", hint=SCOPE_HINT)
+    return scope_id
+
+
+def require_scope(session: Session, name: str) -> Scope:
+    scope = scope_by_name(session, name)
+    if scope is None:
+        raise NotFoundError(f"scope {name!r} does not exist", hint=SCOPE_HINT)
+    return scope
+
+
+def count_datasets(session: Session, scope_id: int) -> int:
+    query = select(func.count()).select_from(Dataset).where(Dataset.scope_id == scope_id)
+    return session.scalar(query) or 0
+
+
+def dataset_by_alt_uid(session: Session, scope_id: int, alt_uid: str) -> Dataset | None:
+    return session.scalar(
+        select(Dataset).where(Dataset.scope_id == scope_id, Dataset.alt_uid == alt_uid)
+    )
+
+
+def require_dataset(session: Session, uuid: str) -> Dataset:
+    row = session.get(Dataset, uuid)
+    if row is None:
+        raise NotFoundError(f"dataset {uuid} does not exist", hint=DATASET_HINT)
+    return row
+
+
+def files_of(session: Session, uuid: str) -> list[File]:
+    query = (
+        select(File)
+        .where(File.dataset_uuid == uuid)
+        .order_by(File.name)
+        .options(selectinload(File.versions))
+    )
+    return list(session.scalars(query))
+
+
+def require_version(session: Session, uuid: str, name: str, version: int | None) -> FileVersion:
+    require_dataset(session, uuid)
+    query = (
+        select(FileVersion)
+        .join(File)
+        .where(File.dataset_uuid == uuid, File.name == name)
+        .order_by(FileVersion.version.desc())
+        .limit(1)
+    )
+    if version is not None:
+        query = query.where(FileVersion.version == version)
+    row = session.scalar(query)
+    if row is None:
+        what = f"file {name!r}" if version is None else f"version {version} of file {name!r}"
+        raise NotFoundError(
+            f"dataset {uuid} has no {what}", hint="see its files with `etiket-sync datasets show`"
+        )
+    return row

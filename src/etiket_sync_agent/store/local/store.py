@@ -1,0 +1,149 @@
+"""The :class:`LocalStore` (see the package docstring for how it stays consistent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, select
+
+from etiket_sync_agent.errors import StoreError
+from etiket_sync_agent.store import interface as api
+from etiket_sync_agent.store.blobs import BlobStore
+from etiket_sync_agent.store.catalog import Dataset, File, FileVersion, Scope
+from etiket_sync_agent.store.local import datasets, gc
+from etiket_sync_agent.store.local.lookups import require_version
+from etiket_sync_agent.store.local.transactions import WRITE_ATTEMPTS, Catalog
+from etiket_sync_agent.store.local.validation import check_file_name, check_text, dataset_values
+from etiket_sync_agent.store.local.versioning import record_upload
+
+
+class LocalStore(api.DatasetStore):
+    """The embedded default store.
+
+    Opening migrates the catalog to the current schema (a no-op when it is current) and
+    raises StoreError if the catalog cannot be reached, StateDBError if its SQLite file is
+    damaged or was written by a newer version. Datetimes come back timezone-aware in UTC;
+    a naive ``collected`` is taken as local time. Beyond the interface: :meth:`stats`,
+    :meth:`gc`, and the attributes ``root``, ``blobs`` (the :class:`BlobStore`) and
+    ``catalog`` (the catalog URL, password hidden).
+    """
+
+    def __init__(self, root: Path, catalog_url: str | None = None) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobStore(self.root)
+        self._catalog = Catalog(self.root, catalog_url)
+        self._engine = self._catalog.engine
+        self.catalog = self._catalog.url
+
+    def close(self) -> None:
+        self._catalog.close()
+
+    # -- scopes -------------------------------------------------------------------------
+    def create_scope(self, name: str, description: str = "") -> api.ScopeInfo:
+        name = check_text("scope name", name, 255, required=True)
+        return self._catalog.write(lambda s: datasets.create_scope(s, name, description))
+
+    def get_scope(self, name: str) -> api.ScopeInfo | None:
+        with self._catalog.read() as session:
+            return datasets.get_scope(session, name)
+
+    def list_scopes(self) -> list[api.ScopeInfo]:
+        with self._catalog.read() as session:
+            return datasets.list_scopes(session)
+
+    # -- datasets -----------------------------------------------------------------------
+    def upsert_dataset(self, spec: api.DatasetSpec) -> api.DatasetInfo:
+        check_text("dataset uuid", spec.uuid, 36, required=True)
+        values = dataset_values(spec)
+        return self._catalog.write(lambda s: datasets.upsert_dataset(s, spec, values))
+
+    def get_dataset(self, uuid: str) -> api.DatasetInfo:
+        with self._catalog.read() as session:
+            return datasets.get_dataset(session, uuid)
+
+    def find_dataset(self, *, scope: str, alt_uid: str) -> api.DatasetInfo | None:
+        with self._catalog.read() as session:
+            return datasets.find_dataset(session, scope, alt_uid)
+
+    def list_datasets(
+        self, *, scope: str | None = None, source: str | None = None, limit: int | None = None
+    ) -> list[api.DatasetInfo]:
+        """Datasets without files: newest ``collected`` first (undated last, newest created)."""
+        with self._catalog.read() as session:
+            return datasets.list_datasets(session, scope, source, limit)
+
+    # -- files --------------------------------------------------------------------------
+    def upload_file(
+        self,
+        dataset_uuid: str,
+        name: str,
+        source: Path | BinaryIO,
+        *,
+        filename: str | None = None,
+        file_type: str = "UNKNOWN",
+        generator: str | None = None,
+        status: api.FileStatus = api.FileStatus.COMPLETE,
+    ) -> api.UploadResult:
+        name = check_file_name(name)
+        meta = {
+            "filename": check_text("filename", filename or name.rsplit("/", 1)[-1], 255),
+            "file_type": check_text("file type", file_type, 64),
+            "generator": check_text("generator", generator, 255),
+        }
+        status = api.FileStatus(status)
+        with self.blobs.stage(source) as staged:
+
+            def work(session: Any) -> tuple[api.UploadResult, str | None]:
+                self._catalog.lock_content(session, staged.sha256)
+                return record_upload(session, dataset_uuid, name, meta, staged, status)
+
+            result, replaced = self._catalog.write(work)
+        if replaced is not None and replaced != result.version.sha256:
+            gc.discard_if_unreferenced(self._catalog, self.blobs, replaced)
+        return result
+
+    def open_file(self, dataset_uuid: str, name: str, version: int | None = None) -> BinaryIO:
+        """The content of ``name`` (latest version by default) opened for reading."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            with self._catalog.read() as session:
+                sha256 = require_version(session, dataset_uuid, name, version).sha256
+            try:
+                return self.blobs.open(sha256)
+            except StoreError:
+                # a live version's content may have been replaced between the two steps
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- maintenance --------------------------------------------------------------------
+    def gc(self, tmp_older_than: float = 24 * 3600) -> dict[str, int]:
+        """Delete blobs no file version refers to, and temp files of crashed uploads.
+
+        A temp file goes when the process that wrote it is gone or when it is older than
+        ``tmp_older_than`` seconds. Safe while other processes upload: every deletion
+        re-checks its reference under the content lock. Returns
+        ``{"blobs_removed": n, "tmp_removed": m}``.
+        """
+        return gc.collect(self._catalog, self.blobs, tmp_older_than)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for display: scopes, datasets, files, versions, and ``bytes`` stored
+        (each distinct content counted once, as on disk)."""
+        distinct = select(FileVersion.sha256, func.max(FileVersion.size).label("size")).group_by(
+            FileVersion.sha256
+        )
+        with self._catalog.read() as session:
+            counts = {
+                key: session.scalar(select(func.count()).select_from(model)) or 0
+                for key, model in (
+                    ("scopes", Scope),
+                    ("datasets", Dataset),
+                    ("files", File),
+                    ("versions", FileVersion),
+                )
+            }
+            sub = distinct.subquery()
+            counts["bytes"] = int(session.scalar(select(func.coalesce(func.sum(sub.c.size), 0))))
+        return counts

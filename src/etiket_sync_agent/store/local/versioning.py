@@ -1,0 +1,85 @@
+"""What an upload means for a file's versions (the store interface's versioning rules).
+
+* a new file, or new content after a complete version: a new version;
+* new content while the latest version is live: its content is replaced in place (the
+  dropped content's blob is returned so the caller can discard it if unreferenced);
+* a complete upload of a live version finalizes it; nothing turns complete into live;
+* the same content and status: nothing changes (``changed`` is False).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from etiket_sync_agent.dbtypes import utcnow
+from etiket_sync_agent.errors import NotFoundError
+from etiket_sync_agent.store.blobs import StagedBlob
+from etiket_sync_agent.store.interface import FileInfo, FileStatus, UploadResult
+from etiket_sync_agent.store.local import lookups as q
+from etiket_sync_agent.store.local.infos import version_info
+
+
+def record_upload(
+    session: Session,
+    dataset_uuid: str,
+    name: str,
+    meta: dict[str, Any],
+    staged: StagedBlob,
+    status: FileStatus,
+) -> tuple[UploadResult, str | None]:
+    """Apply the rules in a write transaction holding the content lock of ``staged``.
+
+    Places the blob before the transaction commits. Returns the result and the sha256 a
+    live replace dropped. Core statements: this runs for every uploaded file.
+    """
+    if q.one(session, q.DATASET_BY_UUID, {"q_uuid": dataset_uuid}) is None:
+        raise NotFoundError(f"dataset {dataset_uuid} does not exist", hint=q.DATASET_HINT)
+    file_row = q.one(session, q.FILE_FOR_UPDATE, {"q_uuid": dataset_uuid, "q_name": name})
+    latest = None
+    if file_row is None:
+        values = {"dataset_uuid": dataset_uuid, "name": name, **meta}
+        file_id = session.execute(insert(q.FILES), values).inserted_primary_key[0]
+    else:
+        file_id = file_row["id"]
+        if any(file_row[k] != v for k, v in meta.items()):
+            session.execute(q.UPDATE_FILE, {"q_id": file_id, **meta})
+        latest = q.one(session, q.LATEST_VERSION, {"q_file_id": file_id})
+    now = utcnow()
+    replaced: str | None = None
+    changed = latest is None or latest["sha256"] != staged.sha256
+    touched = changed
+    if latest is None or (changed and latest["status"] == FileStatus.COMPLETE.value):
+        new_version = {
+            "file_id": file_id,
+            "version": 1 if latest is None else latest["version"] + 1,
+            "size": staged.size,
+            "sha256": staged.sha256,
+            "status": status.value,
+            "created": now,
+            "modified": now,
+        }
+        session.execute(insert(q.VERSIONS), new_version)
+    else:
+        changes: dict[str, Any] = {}
+        if changed:  # the latest version is live: replace its content in place
+            replaced = latest["sha256"]
+            changes.update(sha256=staged.sha256, size=staged.size)
+        final = FileStatus.COMPLETE.value in (status.value, latest["status"])
+        new_status = FileStatus.COMPLETE.value if final else status.value
+        touched = changed or new_status != latest["status"]
+        if touched:
+            changes.update(status=new_status, modified=now)
+            session.execute(q.UPDATE_VERSION, {"q_id": latest["id"], **changes})
+    if touched:
+        session.execute(q.UPDATE_DATASET, {"q_uuid": dataset_uuid, "modified": now})
+    staged.place()  # also restores content that went missing from disk
+    if latest is None:  # a new file: its one version is the row just inserted
+        versions = (version_info(new_version),)
+    else:
+        rows = session.execute(q.VERSIONS_OF, {"q_file_id": file_id}).mappings()
+        versions = tuple(version_info(v) for v in rows)
+    info = FileInfo(name, meta["filename"], meta["file_type"], meta["generator"], versions)
+    return UploadResult(info, versions[-1], changed), replaced
