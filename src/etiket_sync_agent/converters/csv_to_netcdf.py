@@ -27,7 +27,10 @@ class CsvToNetCDFConverter(FileConverter):
                 dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
             except csv.Error:
                 dialect = csv.excel
-            rows = list(csv.reader(fh, dialect))
+            try:
+                rows = list(csv.reader(fh, dialect))
+            except csv.Error as exc:  # e.g. a NUL byte or a field over the size limit
+                raise ValueError(f"not a CSV table: {exc}") from None
         if len(rows) < 2:
             raise ValueError("expected a header row and at least one data row")
         header = [h.strip() or f"column_{i}" for i, h in enumerate(rows[0])]

@@ -5,6 +5,15 @@ hidden entries, and reads directories with ``os.scandir`` only: a dataset's fing
 is a digest of the relative names, sizes and mtimes of its files, so a dataset whose
 content changed gets a new fingerprint and is synchronized again.
 
+Names that are not valid UTF-8 (bytes a Linux file system allows) cannot be stored
+or shown as they are: :func:`safe_name` writes their bad bytes as ``%XX`` (identifiers,
+file names in the store) and :func:`identifier_path` finds the real path again.
+
+A folder below the root that cannot be listed (no read permission) is reported as a
+dataset candidate whose fingerprint says "unreadable" when it holds, or may hold, the
+marker: its item then shows the error (``items``/``status``) instead of the log only, and
+a scan after the permission is fixed sees a new fingerprint and synchronizes it.
+
 Candidates are filtered by the backend's ``accepts`` (``accept``); None means the default
 rule of :func:`default_accept`, applied to the name without building a Path.
 
@@ -15,6 +24,7 @@ files when ``single_file``).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Callable, Iterable
@@ -49,6 +59,40 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+def safe_name(name: str) -> str:
+    """``name`` as valid UTF-8 text: unchanged if it is; else every byte that is not valid
+    UTF-8 (a surrogate from ``os.fsdecode``) is written ``%XX`` and ``%`` as ``%25``, so
+    :func:`identifier_path` can find the real name again."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for ch in name:
+        if "\udc80" <= ch <= "\udcff":
+            out.append(f"%{ord(ch) - 0xDC00:02X}")
+        elif ch == "%":
+            out.append("%25")
+        elif "\ud800" <= ch <= "\udfff":  # a surrogate no POSIX file system produces
+            out.append(f"%u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def identifier_path(root: Path, identifier: str) -> Path:
+    """The path of the dataset ``identifier`` (a :func:`safe_name`) below ``root``.
+
+    A name that really is ``identifier`` wins over the escaped name it resembles."""
+    path = root / identifier
+    if "%" not in identifier or os.path.lexists(path):
+        return path
+    from urllib.parse import unquote_to_bytes
+
+    return root / os.fsdecode(unquote_to_bytes(identifier))
+
+
 def fingerprint_entries(
     root: str, entries: list[os.DirEntry[str]], result: ScanResult
 ) -> tuple[str, float]:
@@ -71,7 +115,7 @@ def fingerprint_entries(
                         if result.dir_mtimes is not None:
                             result.dir_mtimes[e.path] = e.stat(follow_symlinks=False).st_mtime_ns
                     except OSError as exc:
-                        result.errors.append(f"{e.path}: {exc.strerror or exc}")
+                        result.errors.append(f"{safe_name(e.path)}: {exc.strerror or exc}")
                         lines.append(f"{rel}\0unreadable\n")
                     continue
                 st = e.stat(follow_symlinks=False)
@@ -81,7 +125,9 @@ def fingerprint_entries(
             if st.st_mtime > newest:
                 newest = st.st_mtime
     # one digest of the joined lines: the same bytes as hashing line by line, faster
-    return hashlib.blake2b("".join(lines).encode(), digest_size=16).hexdigest(), newest
+    # (surrogateescape: names that are not valid UTF-8 are hashed as their bytes)
+    data = "".join(lines).encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(data, digest_size=16).hexdigest(), newest
 
 
 def _list(path: str, result: ScanResult) -> list[os.DirEntry[str]] | None:
@@ -94,8 +140,33 @@ def _list(path: str, result: ScanResult) -> list[os.DirEntry[str]] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        result.errors.append(f"{path}: {exc.strerror or exc}")
+        result.errors.append(f"{safe_name(path)}: {exc.strerror or exc}")
         return None
+
+
+def _unreadable_hit(root: str, path: str, result: ScanResult) -> None:
+    """Report the folder ``path``, which cannot be listed, as a dataset candidate: its
+    item shows why it fails. The fingerprint changes when its permissions or mtime do."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return  # vanished: nothing to report
+    fp = hashlib.blake2b(
+        f"unreadable\0{st.st_mode}\0{st.st_mtime_ns}".encode(), digest_size=16
+    ).hexdigest()
+    result.hits.append(ScanHit(safe_name(_rel(root, path)), path, fp, st.st_mtime))
+
+
+def _may_hold(folder: str, marker: str) -> bool:
+    """Whether an unlistable ``folder`` holds ``marker`` — or may: True when even that
+    cannot be checked (no search permission either). ``lost+found`` is never a dataset."""
+    if os.path.basename(folder) == "lost+found":
+        return False
+    try:
+        os.stat(os.path.join(folder, marker), follow_symlinks=False)
+        return True
+    except OSError as exc:
+        return exc.errno in (errno.EACCES, errno.EPERM)
 
 
 def _rel(root: str, path: str) -> str:
@@ -141,12 +212,14 @@ def _scan_marker(
         d = stack.pop()
         entries = _list(d, result)
         if entries is None:
+            if d != root and _may_hold(d, marker) and _accepted(d, accept):
+                _unreadable_hit(root, d, result)
             continue
         result.n_dirs += 1
         if d != root and any(e.name == marker for e in entries):
             if _accepted(d, accept):
                 fp, newest = fingerprint_entries(d, entries, result)
-                result.hits.append(ScanHit(_rel(root, d), d, fp, newest))
+                result.hits.append(ScanHit(safe_name(_rel(root, d)), d, fp, newest))
             continue
         for e in entries:
             if not _hidden(e.name) and e.is_dir(follow_symlinks=False):
@@ -197,6 +270,8 @@ def _candidate(
     if not single_file:
         sub = _list(path, result)
         if sub is None:
+            if os.path.isdir(path):  # there but unreadable: its item says so
+                _unreadable_hit(root, path, result)
             return
         result.n_dirs += 1
         fp, newest = fingerprint_entries(path, sub, result)
@@ -207,7 +282,7 @@ def _candidate(
             return
         fp = hashlib.blake2b(f"{st.st_size}\0{st.st_mtime_ns}".encode(), digest_size=16).hexdigest()
         newest = st.st_mtime
-    result.hits.append(ScanHit(_rel(root, path), path, fp, newest))
+    result.hits.append(ScanHit(safe_name(_rel(root, path)), path, fp, newest))
 
 
 def _accepted(path: str, accept: Callable[[Path], bool] | None) -> bool:

@@ -202,9 +202,10 @@ def _redact_value(value: Any, secret: bool) -> Any:
 
 # scheme://user:password@host -> the password part (user names are kept)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^@\s]*)@")
-# key=value / key: value pairs whose key names a secret; the value may be quoted ('p w')
+# key=value pairs whose key names a secret (libpq, query strings, environments); the
+# value may be quoted ('p w'). Not "key: value": "secret.bin: Permission denied" is text.
 _KEY_VALUE = re.compile(
-    r"(?P<head>\b[\w.-]*(?:" + "|".join(_SECRET_WORDS) + r")[\w.-]*\s*[=:]\s*)"
+    r"(?P<head>\b[\w-]*(?:" + "|".join(_SECRET_WORDS) + r")[\w-]*\s*=\s*)"
     r"(?P<pw>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&'\"]+)",
     re.IGNORECASE,
 )

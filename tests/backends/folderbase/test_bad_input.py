@@ -7,15 +7,24 @@ import shutil
 import subprocess
 import sys
 import time
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
+from etiket_sync_agent.plugins.registry import BACKEND_GROUP, CONVERTER_GROUP, Registry
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.services import datasets, sources
 from etiket_sync_agent.services.status import status
 from tests.conftest import FAST, NO_DAC_OVERRIDE
 from tests.helpers import add_folder_source, items_by_id, make_dataset, run_once
+
+FOLDERBASE = EntryPoint(
+    "folderbase", "etiket_sync_agent.backends.folderbase:FolderBaseBackend", BACKEND_GROUP
+)
+LOCKING = EntryPoint(
+    "locking_csv", "tests.backends.folderbase._lock_converter:LockingCsvConverter", CONVERTER_GROUP
+)
 
 
 def _files_of(rt: Runtime, item: dict) -> set[str]:
@@ -105,24 +114,74 @@ def test_missing_root_folder_is_a_source_error_and_other_sources_continue(
     assert st["broken"]["status"] == "active" and st["broken"]["items"]["synchronized"] == 1
 
 
-def test_failed_items_retry_with_backoff_then_give_up_until_retry(
-    runtime: Runtime, tmp_path: Path
+_HOLD_LOCK = """
+import fcntl, sys
+with open(sys.argv[1], "rb+") as fh:
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_converter_os_errors_retry_with_backoff_then_give_up_until_retry(
+    home, tmp_path: Path
 ) -> None:
+    """A file the acquisition program holds locked (a real process with an exclusive
+    flock) fails the conversion with an OSError: retried with backoff, not given up at
+    once; once the lock is released, the dataset synchronizes."""
+    rt = Runtime(home, registry=Registry([FOLDERBASE, LOCKING]))
+    try:
+        root = tmp_path / "data"
+        ds = make_dataset(root, "a", {"x.csv": "t,v\n0,1\n1,2\n"}, converters=["locking_csv"])
+        make_dataset(root, "b")
+        add_folder_source(rt, root)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_LOCK, str(ds / "x.csv")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout.readline().strip() == "locked"
+        try:
+            for attempt in range(1, FAST.retry.max_attempts + 1):
+                run_once(rt, FAST)
+                item = items_by_id(rt)["a"]
+                assert item["status"] == "failed" and item["failures"] == attempt
+                assert "converter 'locking_csv' could not convert x.csv" in item["last_error"]
+                assert "Errno" not in item["last_error"]
+                if attempt < FAST.retry.max_attempts:
+                    assert item["next_retry"] is not None, item  # retried, not permanent
+            assert item["next_retry"] is None
+            assert "gave up after 3 attempt(s)" in item["last_error"]
+            assert run_once(rt, FAST).attempted == 0  # given up: not attempted again
+        finally:
+            holder.communicate("\n", timeout=30)
+        assert sources.retry(rt, "lab") == 1
+        run_once(rt, FAST)
+        items = items_by_id(rt)
+        assert items["a"]["status"] == "synchronized"
+        assert items["b"]["sync_count"] == 1
+        assert _files_of(rt, items["a"]) == {"x.csv", "x.nc"}
+    finally:
+        rt.close()
+
+
+def test_conditions_that_cannot_change_are_not_retried(runtime: Runtime, tmp_path: Path) -> None:
+    """'Is a directory' where the info file should be: one attempt, a clear line (no
+    ``[Errno 21]``), given up at once; fixed, the dataset synchronizes."""
     root = tmp_path / "data"
     ds = root / "a"
-    (ds / "_QH_dataset_info.yaml").mkdir(parents=True)  # unreadable as a file: OSError
+    (ds / "_QH_dataset_info.yaml").mkdir(parents=True)
     make_dataset(root, "b")
     add_folder_source(runtime, root)
-    for attempt in range(1, FAST.retry.max_attempts + 1):
-        run_once(runtime, FAST)
-        item = items_by_id(runtime)["a"]
-        assert item["status"] == "failed" and item["attempts"] == attempt
-        assert "cannot read" in item["last_error"]
-    assert item["next_retry"] is None and "gave up after 3 attempt(s)" in item["last_error"]
-    assert run_once(runtime, FAST).attempted == 0  # given up: not attempted again
-    assert sources.retry(runtime, "lab") == 1
-    assert items_by_id(runtime)["a"]["attempts"] == 0
-    assert run_once(runtime, FAST).attempted == 1
+    run_once(runtime, FAST)
+    item = items_by_id(runtime)["a"]
+    assert item["status"] == "failed" and item["failures"] == 1
+    assert "_QH_dataset_info.yaml is a folder, not a file" in item["last_error"]
+    assert "Errno" not in item["last_error"]
+    assert item["next_retry"] is None and "gave up after 1 attempt(s)" in item["last_error"]
+    assert run_once(runtime, FAST).attempted == 0
     (ds / "_QH_dataset_info.yaml").rmdir()
     make_dataset(root, "a")
     run_once(runtime, FAST)

@@ -1,7 +1,18 @@
-"""The folderbase backend: folders annotated with ``_QH_dataset_info.yaml``."""
+"""The folderbase backend: folders annotated with ``_QH_dataset_info.yaml``.
+
+A dataset's identity in the store (``alt_uid``) is its folder's absolute path,
+``folder:<path>``, as it always was; a path that does not fit the store's 255 characters
+(or is not valid UTF-8) becomes ``folder-sha256:<hex digest of the path's bytes>``. Both
+are computed from the path alone, never from the content, so editing a dataset never
+makes a new one, and datasets synchronized before keep their identity. With a digest,
+the path itself is kept as the attribute ``folder_path``. Moving or renaming a dataset
+folder (or the root) makes it a new dataset; the old one stays in the store.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,12 +23,25 @@ from etiket_sync_agent.backends.folderbase.files import (
     file_signature,
     resolve_globs,
 )
+from etiket_sync_agent.engine.failures import describe_os_error, os_error_is_permanent
+from etiket_sync_agent.engine.scanner import identifier_path, safe_name
 from etiket_sync_agent.errors import ConfigError, DatasetError, PluginError
 from etiket_sync_agent.plugins.base import FileBackend
 from etiket_sync_agent.plugins.context import SyncContext
 from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
 
 GENERATOR = "etiket_sync_agent.folderbase"
+MAX_ALT_UID = 255  # the store's limit
+PATH_ATTRIBUTE = "folder_path"
+
+
+def folder_alt_uid(folder: Path) -> str:
+    """The dataset identity of ``folder`` (absolute): see the module docstring."""
+    path = os.fspath(folder)
+    plain = f"folder:{path}"
+    if len(plain) <= MAX_ALT_UID and safe_name(path) == path:
+        return plain
+    return "folder-sha256:" + hashlib.sha256(os.fsencode(path)).hexdigest()
 
 
 @dataclass
@@ -29,6 +53,8 @@ class FolderBaseConfig:
     )
 
     def validate(self) -> None:
+        if not str(self.root_directory).strip():
+            raise ConfigError("root_directory is empty", hint="give the folder to synchronize")
         self.root_directory = Path(self.root_directory).expanduser().resolve()
         if not self.root_directory.is_dir():
             raise ConfigError(
@@ -53,10 +79,11 @@ class FolderBaseBackend(FileBackend):
         return Path(self.config.root_directory)
 
     def sync_dataset_normal(self, item: SyncItem, ctx: SyncContext) -> None:
-        folder = item.path
-        assert folder is not None
+        folder = identifier_path(self.root_path(), item.identifier)
         if not folder.is_dir():
-            raise DatasetError(f"dataset folder {folder} disappeared", retryable=False)
+            raise DatasetError(
+                f"dataset folder {safe_name(str(folder))} disappeared", retryable=False
+            )
         with ctx.task("read dataset info"):
             info = read_dataset_info(folder)
             for key in info.unknown_keys:
@@ -69,18 +96,26 @@ class FolderBaseBackend(FileBackend):
                 except PluginError as exc:
                     raise DatasetError(exc.message, hint=exc.hint, retryable=False) from None
         with ctx.task("create dataset"):
+            real = folder.resolve()
+            shown = safe_name(str(real))
+            if shown != str(real):
+                ctx.warn(
+                    f"the folder path is not valid UTF-8: shown as {shown!r}"
+                    f" (original bytes {os.fsencode(real)!r})"
+                )
+            alt_uid = folder_alt_uid(real)
             ctx.create_or_update_dataset(
                 name=info.dataset_name,
-                alt_uid=f"folder:{folder.resolve()}",
+                alt_uid=alt_uid,
                 description=info.description,
                 collected=info.collected,
                 tags=info.tags,
-                attributes=info.attributes,
+                attributes=_with_path(info.attributes, alt_uid, shown),
             )
         files, warnings = collect_files(folder, info.skip)
         for w in warnings:
             ctx.warn(w)
-        thumbs, warnings = resolve_globs(folder, info.thumbnails)
+        thumbs, warnings = resolve_globs(folder, info.thumbnails, files)
         for w in warnings:
             ctx.warn(w)
         names = {f.name for f in files}
@@ -106,7 +141,10 @@ class FolderBaseBackend(FileBackend):
                     if unchanged:
                         skipped += 1
                         continue
-                    archive = archive_folder(f.path, scratch / Path(f.name).name)
+                    archived: list[str] = []
+                    archive = archive_folder(f.path, scratch / Path(f.name).name, archived)
+                    for w in archived:
+                        ctx.warn(w)
                     ctx.upload_file(archive, name=f.name, file_type="ZIP", generator=GENERATOR)
                     archive.unlink()
                     continue
@@ -125,7 +163,7 @@ class FolderBaseBackend(FileBackend):
                     if unchanged and expected in stored:
                         names.add(expected)
                         continue
-                    out = ctx.convert(conv_name, f.path, scratch)
+                    out = _convert(conv_name, conv, f.path, scratch)
                     target = _converted_name(f.name, conv.input_type, out.suffix, names)
                     names.add(target)
                     ctx.upload_file(out, name=target, generator=conv_name)
@@ -133,6 +171,33 @@ class FolderBaseBackend(FileBackend):
             if skipped:
                 ctx.log(f"{skipped} file(s) unchanged since the last sync: not read again")
         ctx.save_state({"files": seen})
+
+
+def _with_path(attributes: dict, alt_uid: str, path: str) -> dict:
+    """The info file's attributes, plus the folder's path when ``alt_uid`` is a digest
+    (a path-based ``alt_uid`` already names the folder)."""
+    if alt_uid.startswith("folder:"):
+        return attributes
+    return {PATH_ATTRIBUTE: path, **attributes}
+
+
+def _convert(name: str, converter: type, path: Path, scratch: Path) -> Path:
+    """Run a converter. Input it cannot convert (``ValueError``) fails the item for good;
+    an ``OSError`` (a file briefly locked by the acquisition program, a network-share
+    hiccup) is retried, unless it cannot change (see
+    :mod:`etiket_sync_agent.engine.failures`)."""
+    try:
+        return converter().convert(path, scratch)
+    except ValueError as exc:
+        raise DatasetError(
+            f"converter {name!r} failed on {safe_name(path.name)}: {exc}", retryable=False
+        ) from exc
+    except OSError as exc:
+        raise DatasetError(
+            f"converter {name!r} could not convert {safe_name(path.name)}:"
+            f" {describe_os_error(exc)}",
+            retryable=not os_error_is_permanent(exc),
+        ) from exc
 
 
 def _converted_name(name: str, input_type: str, out_suffix: str, taken: set[str]) -> str:
