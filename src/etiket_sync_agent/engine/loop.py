@@ -85,6 +85,8 @@ class SyncEngine:
         self._lock = FileLock(runtime.home.lock_file)
         self._iteration = 0
         self._once = False
+        #: the "running" status fields until they have been written (see _heartbeat)
+        self._started: dict[str, object] = {}
 
     # -- control -----------------------------------------------------------------------
     def stop(self) -> None:
@@ -109,16 +111,17 @@ class SyncEngine:
         self._once = once or iterations == 1
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         try:
-            repo.set_loop_status(
-                db,
-                state="running",
-                pid=os.getpid(),
-                host=socket.gethostname(),
-                iteration=0,
-                started=datetime.now(timezone.utc),
-                last_heartbeat=datetime.now(timezone.utc),
-                message=None,
-            )
+            self._started = {
+                "state": "running",
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "iteration": 0,
+                "started": datetime.now(timezone.utc),
+                "message": None,
+            }
+            # a busy state DB must not stop the start either: the heartbeat writes it then
+            if bookkeeping("loop status", self._write_started) is None:
+                logger.warning("the loop status is written at the next heartbeat")
             heartbeat.start()
             logger.info(
                 "sync loop started (pid %s, home %s)", os.getpid(), self.runtime.home.data_dir
@@ -128,7 +131,13 @@ class SyncEngine:
                 if self._once or (iterations and summary.iterations >= iterations):
                     break
                 self._wait()
-            repo.set_loop_status(db, state="stopped", last_heartbeat=datetime.now(timezone.utc))
+            self._started = {}
+            bookkeeping(
+                "loop status",
+                lambda: repo.set_loop_status(
+                    db, state="stopped", last_heartbeat=datetime.now(timezone.utc)
+                ),
+            )
             logger.info(
                 "sync loop stopped after %d iteration(s), %d attempt(s), %d failed",
                 summary.iterations,
@@ -389,12 +398,22 @@ class SyncEngine:
             self._stop.wait(self.settings.debounce_s)
         self._wake.clear()
 
+    def _write_started(self) -> bool:
+        repo.set_loop_status(
+            self.runtime.state, last_heartbeat=datetime.now(timezone.utc), **self._started
+        )
+        self._started = {}
+        return True
+
     def _heartbeat(self) -> None:
         db = self.runtime.state
         while not self._stop.wait(self.settings.heartbeat_s):
             try:
                 repo.set_loop_status(
-                    db, last_heartbeat=datetime.now(timezone.utc), iteration=self._iteration
+                    db,
+                    last_heartbeat=datetime.now(timezone.utc),
+                    **{**self._started, "iteration": self._iteration},
                 )
+                self._started = {}
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is not fatal
                 logger.warning("heartbeat failed: %s", error_line(exc))
