@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import math
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from etiket_sync_agent.backends.qcodes.metadata import dataset_fields
 from etiket_sync_agent.backends.qcodes.reader import (
+    QCoDeSDatabaseBusy,
+    RunInfo,
     list_runs,
     newest_run,
     read_run_metadata,
-    runs_since,
+    runs_after,
     validate_database,
     write_run_netcdf,
 )
+from etiket_sync_agent.backends.qcodes.unchanged import UnchangedAnswers
 from etiket_sync_agent.errors import ConfigError, DatasetError
 from etiket_sync_agent.plugins.base import DatabaseBackend
 from etiket_sync_agent.plugins.context import HDF5_NETCDF, SyncContext
@@ -24,14 +30,36 @@ from etiket_sync_agent.plugins.items import NewItem, ScopeRequirement, SyncItem
 
 GENERATOR = "etiket_sync_agent.qcodes"
 DATA_FILE = "measured_data.hdf5"
+#: an item's priority is ``generation * GENERATION_SPAN + run id``: the runs of a database
+#: that replaced another at the same path (run ids restarting) form a new generation that
+#: sorts after every run of the file it replaced
+GENERATION_SPAN = 2**32
+#: how long add-source waits for a writer's lock before saying the database is locked
+VALIDATE_BUSY_TIMEOUT_S = 2.0
+
+logger = logging.getLogger(__name__)
+
+
+def run_priority(generation: int, run_id: int) -> float:
+    """The item priority of run ``run_id`` of database file ``generation``."""
+    return float(generation * GENERATION_SPAN + run_id)
+
+
+def split_priority(priority: float) -> tuple[int, int]:
+    """(generation, run id) of an item priority (older items: generation 0)."""
+    generation, run_id = divmod(int(priority), GENERATION_SPAN)
+    return generation, run_id
 
 
 @dataclass
 class QCoDeSConfig:
-    database_path: Path = field(metadata={"help": "the QCoDeS .db file"})
+    database_path: Path = field(
+        metadata={"help": "the QCoDeS database file (any name: .db, .sqlite, ...)"}
+    )
     set_up: str = field(default="", metadata={"help": "name of the measurement set-up"})
     static_attributes: dict = field(
-        default_factory=dict, metadata={"help": "JSON object of attributes for every run"}
+        default_factory=dict,
+        metadata={"help": "flat JSON object of attributes (text, numbers) for every run"},
     )
     live_timeout_s: float = field(
         default=600.0,
@@ -46,20 +74,54 @@ class QCoDeSConfig:
     )
 
     def validate(self) -> None:
-        if not self.in_memory_limit_mb > 0:
-            raise ConfigError(f"in_memory_limit_mb must be positive, got {self.in_memory_limit_mb}")
-        if self.live_timeout_s < 0:
-            raise ConfigError(f"live_timeout_s must not be negative, got {self.live_timeout_s}")
+        if not (math.isfinite(self.in_memory_limit_mb) and self.in_memory_limit_mb > 0):
+            raise ConfigError(
+                f"in_memory_limit_mb must be a finite positive number (MiB), got"
+                f" {self.in_memory_limit_mb}",
+                hint="e.g. --set in_memory_limit_mb=256",
+            )
+        if not (math.isfinite(self.live_timeout_s) and self.live_timeout_s >= 0):
+            raise ConfigError(
+                f"live_timeout_s must be a finite number of seconds >= 0, got {self.live_timeout_s}"
+            )
+        _check_static_attributes(self.static_attributes)
         path = Path(self.database_path).expanduser().resolve()
-        if path.suffix.lower() != ".db":
-            raise ConfigError(f"database_path {path} is not a .db file")
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(f"database_path {path} does not exist")
+        if not path.is_file():
+            raise ConfigError(f"database_path {path} is not a file")
         try:
-            validate_database(path)
+            validate_database(path, busy_timeout=VALIDATE_BUSY_TIMEOUT_S)
+        except QCoDeSDatabaseBusy:
+            raise ConfigError(
+                f"database_path {path} is locked by another program (a write lock held"
+                f" longer than {VALIDATE_BUSY_TIMEOUT_S:.0f} s), so it cannot be checked now",
+                hint="nothing was saved: run the command again when that program has"
+                " finished writing (a running agent retries an added source by itself)",
+            ) from None
         except DatasetError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
         self.database_path = path
+
+
+def _check_static_attributes(attributes: object) -> None:
+    """Every run gets these attributes: a flat mapping of names to text, numbers or
+    true/false (a nested value or null would otherwise be dropped without a word)."""
+    example = 'e.g. --set static_attributes=\'{"cooldown": 3, "fridge": "F2"}\''
+    if not isinstance(attributes, dict):
+        raise ConfigError("static_attributes must be a JSON object", hint=example)
+    for key, value in attributes.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"static_attributes: {key!r} must be a finite number, got {value}", hint=example
+            )
+        if not isinstance(value, (str, int, float, bool)):
+            kind = "null" if value is None else f"a nested {type(value).__name__}"
+            raise ConfigError(
+                f"static_attributes: {key!r} is {kind}; only text, numbers and true/false"
+                " can be stored as attributes",
+                hint=example,
+            )
 
 
 class QCoDeSBackend(DatabaseBackend):
@@ -75,6 +137,11 @@ class QCoDeSBackend(DatabaseBackend):
         super().__init__(config, source_name)
         #: guid -> (row count, when it last changed): detects abandoned runs
         self._progress: dict[str, tuple[int | None, float]] = {}
+        #: answers reused while the database files are unchanged (idle polls cost a stat)
+        self._answers = UnchangedAnswers(self.path)
+        #: items found before labels existed get theirs at the first discovery
+        self._labelled = False
+        self._replaced_seen: tuple[str, float] | None = None  # last_item it was logged for
 
     @property
     def path(self) -> Path:
@@ -83,11 +150,49 @@ class QCoDeSBackend(DatabaseBackend):
     def source_identity(self) -> str:
         return f"qcodes:{self.path.resolve()}"
 
+    def change_token(self) -> Hashable | None:
+        """The stat of the database and its ``-wal``: while it stays equal, discovery and
+        fingerprints would give the same answers (None: cannot tell, ask the database)."""
+        return self._answers.state()
+
     def get_new_datasets(self, last_item: SyncItem | None) -> list[NewItem]:
-        last_run_id = int(last_item.priority) if last_item else 0
-        return [
-            NewItem(r.guid, priority=float(r.run_id)) for r in runs_since(self.path, last_run_id)
-        ]
+        """The runs after ``last_item`` (every run of a database that replaced the one
+        ``last_item`` came from). Without opening the database while its files are
+        unchanged since the last call with the same ``last_item``."""
+        anchor = None if last_item is None else (last_item.identifier, last_item.priority)
+        state = self._answers.state()
+        if self._answers.lookup("new", anchor, state) is not UnchangedAnswers.MISSING:
+            return []
+        found = self._discover(last_item)
+        self._answers.remember("new", anchor, state, True)
+        return found
+
+    def _discover(self, last_item: SyncItem | None) -> list[NewItem]:
+        if last_item is None:
+            self._labelled = True
+            return _new_items(list_runs(self.path, with_row_counts=False), 0)
+        generation, run_id = split_priority(last_item.priority)
+        same, runs = runs_after(self.path, run_id, last_item.identifier)
+        if not same:
+            if self._replaced_seen != (last_item.identifier, last_item.priority):
+                self._replaced_seen = (last_item.identifier, last_item.priority)
+                logger.warning(
+                    "source %s: %s no longer holds run %d (GUID %s): the database was"
+                    " replaced or runs were removed; its %d run(s) are discovered again"
+                    " (known GUIDs are kept as they are)",
+                    self.source_name,
+                    self.path,
+                    run_id,
+                    last_item.identifier,
+                    len(runs),
+                )
+            self._labelled = True
+            return _new_items(runs, generation + 1)
+        if not self._labelled and getattr(last_item, "label", None) is None:
+            # items discovered before run ids/names were kept: list them all once
+            runs = list_runs(self.path, with_row_counts=False)
+        self._labelled = True
+        return _new_items(runs, generation)
 
     def _last_write(self) -> float:
         """When the database (or its write-ahead log) was last modified."""
@@ -100,14 +205,28 @@ class QCoDeSBackend(DatabaseBackend):
     def dataset_fingerprints(self) -> dict[str, str]:
         """Digest of each run's editable metadata (name, completion, tags such as
         ``inspectr_tag``): a star added later reaches the store."""
+        state = self._answers.state()
+        cached = self._answers.lookup("fingerprints", None, state)
+        if cached is not UnchangedAnswers.MISSING:
+            return dict(cached)
         out = {}
         for r in list_runs(self.path, with_row_counts=False):
             text = repr((r.name, r.is_completed, r.completed_timestamp, sorted(r.metadata.items())))
             out[r.guid] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        self._answers.remember("fingerprints", None, state, dict(out))
         return out
 
+    def _newest(self) -> RunInfo | None:
+        """The newest run with its row count, reused while the files are unchanged."""
+        state = self._answers.state()
+        newest = self._answers.lookup("newest", None, state)
+        if newest is UnchangedAnswers.MISSING:
+            newest = newest_run(self.path, with_row_counts=True)
+            self._answers.remember("newest", None, state, newest)
+        return newest
+
     def check_live_dataset(self, item: SyncItem) -> bool:
-        newest = newest_run(self.path, with_row_counts=True)
+        newest = self._newest()
         if newest is None:
             return False
         if newest.guid != item.identifier or newest.is_completed:
@@ -155,9 +274,23 @@ class QCoDeSBackend(DatabaseBackend):
                     item.identifier,
                     tmp / DATA_FILE,
                     memory_limit=int(self.config.in_memory_limit_mb * 2**20),
-                    warn=ctx.warn,
+                    # data warnings go on the item's record, naming source, database, run
+                    warn=lambda message: ctx.warn(f"source {self.source_name}: {message}"),
                 )
             with ctx.task("upload"):
                 ctx.upload_file(
                     out, name=DATA_FILE, file_type=HDF5_NETCDF, generator=GENERATOR, live=live
                 )
+
+
+def _new_items(runs: list[RunInfo], generation: int) -> list[NewItem]:
+    """One item per run: findable by its run id (label) and the first line of its name."""
+    return [
+        NewItem(
+            r.guid,
+            priority=run_priority(generation, r.run_id),
+            label=str(r.run_id),
+            name=(r.name.splitlines() or [""])[0].strip() or None,
+        )
+        for r in runs
+    ]

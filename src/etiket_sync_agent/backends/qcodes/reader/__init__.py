@@ -4,8 +4,9 @@ Public API:
 
 * :func:`open_readonly` - open a database without side effects on the user's files;
 * :func:`validate_database` - is this a QCoDeS database we can read (for ``add-source``)?
-* :func:`list_runs`, :func:`runs_since`, :func:`newest_run` - the runs, cheaply (discovery,
-  live sync);
+* :func:`list_runs`, :func:`runs_since`, :func:`runs_after`, :func:`newest_run` - the
+  runs, cheaply (discovery, live sync; :func:`runs_after` notices a replaced file);
+* :func:`settled_state` - the stat of the database and its ``-wal``: equal = unchanged;
 * :func:`read_run_metadata` - one run's metadata, description and snapshot;
 * :func:`read_run_xarray` - one run as QCoDeS' ``to_xarray_dataset()`` gives it;
 * :func:`write_run_netcdf` - that dataset written as NetCDF4 (h5netcdf).
@@ -33,6 +34,7 @@ from .errors import (
     QCoDeSRunTooLarge,
 )
 from .export import read_run_xarray
+from .file_state import DatabaseState, settled_state
 from .interdeps import InterDependencies, ParamSpec
 from .netcdf import write_run_netcdf
 from .run_description import RunDescription
@@ -42,12 +44,14 @@ from .runs import (
     list_runs,
     newest_run,
     read_run_metadata,
+    runs_after,
     runs_since,
 )
 from .schema import SchemaInfo, validate_database
 from .sqlite_open import ReadOnlyConnection, open_readonly
 
 __all__ = [
+    "DatabaseState",
     "InterDependencies",
     "ParamSpec",
     "QCoDeSDatabaseBusy",
@@ -65,7 +69,9 @@ __all__ = [
     "open_readonly",
     "read_run_metadata",
     "read_run_xarray",
+    "runs_after",
     "runs_since",
+    "settled_state",
     "validate_database",
     "write_run_netcdf",
 ]

@@ -11,8 +11,9 @@ with is kept for up to :data:`MAX_IDLE_S` seconds and handed to the next call on
 file.
 
 Only connections that hold nothing while idle are kept: ``immutable`` ones (a WAL
-database nobody writes: no locks, no side files; checked for staleness before every reuse)
-and ones on rollback-journal databases (SQLite takes its locks per statement). A WAL
+database nobody writes: no locks, no side files; checked for staleness before every reuse),
+``copy`` ones (they read a private copy; kept while the user's files are unchanged) and
+ones on rollback-journal databases (SQLite takes its locks per statement). A WAL
 database that a writer has open is never kept idle, so the writer's clean-up of its
 ``-wal``/``-shm`` on close is never delayed. An idle connection still keeps the file
 open (on Windows that blocks deleting it), which is why the idle time is short.
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from . import snapshots
 from .errors import QCoDeSDatabaseBusy, QCoDeSFormatError
 from .sqlite_open import DEFAULT_BUSY_TIMEOUT_S, ReadOnlyConnection, open_readonly
 
@@ -43,6 +45,8 @@ def _keepable(conn: ReadOnlyConnection) -> bool:
         return False
     if conn.open_mode == "immutable":
         return conn.snapshot_still_valid()
+    if conn.open_mode == "copy":  # reads a private copy: good while the files are unchanged
+        return conn.copy_still_current()
     return conn.open_mode == "ro" and not conn.wal
 
 
@@ -93,12 +97,14 @@ def _sweep() -> None:
 
 
 def close_idle_connections() -> None:
-    """Close every kept connection now (at shutdown, or before deleting/moving a file)."""
+    """Close every kept connection now and remove the private copies nobody reads (at
+    shutdown, or before deleting/moving a file)."""
     with _lock:
         closing = [conn for conn, _ in _idle.values()]
         _idle.clear()
     for conn in closing:
         conn.close()
+    snapshots.drop_unused()
 
 
 def with_connection(

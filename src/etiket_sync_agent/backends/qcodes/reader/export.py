@@ -23,9 +23,8 @@ Intentional differences from QCoDeS (all in favour of the stored data):
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +36,11 @@ from .runs import RunMetadata, links_to_str, load_run_metadata
 from .schema import read_schema
 from .sqlite_open import ReadOnlyConnection, read_transaction
 from .tree_data import TooLargeForMemory, TreeData, read_tree
-from .tree_layout import tree_to_dataset
+from .tree_layout import log_warning, tree_to_dataset
 
 if TYPE_CHECKING:
     import xarray as xr
 
-_LOG = logging.getLogger(__name__)
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -101,8 +99,19 @@ def load_run_head(
     return meta, table
 
 
-def assemble_dataset(meta: RunMetadata, trees: list[TreeData], *, fast: bool = True) -> xr.Dataset:
+def assemble_dataset(
+    meta: RunMetadata,
+    trees: list[TreeData],
+    *,
+    fast: bool = True,
+    database: Path | None = None,
+    warn: Callable[[str], None] = log_warning,
+) -> xr.Dataset:
     """Build the QCoDeS-shaped Dataset from loaded trees (``fast=False``: pandas route only).
+
+    ``warn`` is told, in one line naming the run (and ``database``), about every choice
+    that changes what is stored compared with the database (trees that disagree, an
+    inferred parameter left out); by default they are logged.
 
     Raises:
         QCoDeSFormatError: the data cannot be arranged (QCoDeS fails on such runs too).
@@ -110,9 +119,14 @@ def assemble_dataset(meta: RunMetadata, trees: list[TreeData], *, fast: bool = T
     import xarray as xr
 
     desc = meta.description
-    where = f"run {meta.run_id} ({meta.info.result_table_name!r})"
+    of = f" of {database}" if database is not None else ""
+    where = f"run {meta.run_id}{of} ({meta.info.result_table_name!r})"
+
+    def warn_here(message: str) -> None:
+        warn(f"{where}: {message}")
+
     try:
-        parts = [tree_to_dataset(desc, tree, fast=fast) for tree in trees]
+        parts = [tree_to_dataset(desc, tree, fast=fast, warn=warn_here) for tree in trees]
         coords: set[Hashable] = set()
         variables: set[Hashable] = set()
         for part in parts:
@@ -128,7 +142,7 @@ def assemble_dataset(meta: RunMetadata, trees: list[TreeData], *, fast: bool = T
         except xr.MergeError as exc:
             # QCoDeS gives up here (e.g. an inferred parameter shared by two trees with
             # different rows). Keep the data: the first tree's version of a shared name wins.
-            _LOG.warning("%s: trees disagree (%s); keeping the first tree's values", where, exc)
+            warn_here(f"trees disagree ({exc}); keeping the first tree's values")
             ds = xr.merge(parts, compat="override", join="outer")
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise QCoDeSFormatError(f"cannot arrange the data of {where}: {exc}") from exc
@@ -186,6 +200,7 @@ def read_run_xarray(
     *,
     max_rows: int | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    warn: Callable[[str], None] = log_warning,
 ) -> xr.Dataset:
     """The run (by run id or GUID) as QCoDeS' ``load_by_id(run).to_xarray_dataset()`` gives it.
 
@@ -194,6 +209,7 @@ def read_run_xarray(
     written so far, as one consistent prefix, and can be called again as rows arrive.
     ``max_rows`` reads only the first ``max_rows`` rows of the result table. Takes a path
     or a connection from :func:`open_readonly` (see :func:`.connections.with_connection`).
+    ``warn`` is told about data warnings (see :func:`assemble_dataset`; default: the log).
 
     Raises:
         QCoDeSRunNotFoundError: no such run.
@@ -201,8 +217,9 @@ def read_run_xarray(
         QCoDeSDatabaseBusy: locked by a writer for too long (retryable).
     """
 
-    def read(conn: ReadOnlyConnection) -> tuple[RunMetadata, list[TreeData]]:
-        return load_run(conn, run, max_rows=max_rows, batch_rows=batch_rows)
+    def read(conn: ReadOnlyConnection) -> tuple[RunMetadata, list[TreeData], Path]:
+        meta, trees = load_run(conn, run, max_rows=max_rows, batch_rows=batch_rows)
+        return meta, trees, conn.source_path
 
-    meta, trees = with_connection(conn_or_path, read)
-    return assemble_dataset(meta, trees)
+    meta, trees, database = with_connection(conn_or_path, read)
+    return assemble_dataset(meta, trees, database=database, warn=warn)

@@ -35,8 +35,10 @@ from .result_table import (
     count_not_null,
     iter_float_column,
 )
+from .runs import RunMetadata
 from .sqlite_open import ReadOnlyConnection
-from .tree_data import TooLargeForMemory
+from .tree_data import TooLargeForMemory, TreeData
+from .tree_layout import log_warning
 
 #: Raw values a run may have to be arranged in memory (the peak is about three times this).
 DEFAULT_MEMORY_LIMIT = 256 * 2**20
@@ -81,12 +83,19 @@ def write_run_netcdf(
 
     ``memory_limit`` (bytes, None = no limit): runs whose values are larger are written
     as flat columns (numeric runs; see the module docstring) and ``warn`` is told why.
+    ``warn`` also gets every data warning (see :func:`.export.assemble_dataset`); without
+    it they are logged.
 
     Raises:
         QCoDeSRunNotFoundError, QCoDeSFormatError, QCoDeSDatabaseBusy: as
             :func:`read_run_xarray`.
         QCoDeSRunTooLarge: array/complex/text values over ``memory_limit``.
     """
+
+    data_warn = warn or log_warning
+
+    def assemble(conn: ReadOnlyConnection, meta: RunMetadata, trees: list[TreeData]) -> Any:
+        return assemble_dataset(meta, trees, database=conn.source_path, warn=data_warn)
 
     def write(conn: ReadOnlyConnection) -> Path:
         try:
@@ -99,15 +108,15 @@ def write_run_netcdf(
                 memory_limit=memory_limit,
             )
         except TooLargeForMemory as big:
-            return _write_flat(conn, out_path, big, memory_limit, batch_rows, warn)
+            return _write_flat(conn, out_path, big, memory_limit, batch_rows, data_warn)
         try:
             deferred = [t for t in trees if t.deferred is not None]
-            ds = assemble_dataset(meta, trees)
+            ds = assemble(conn, meta, trees)
             if deferred and not can_write(to_netcdf_ready(ds)):
                 for tree in deferred:
                     shape = tree.arrays[tree.top].shape
                     tree.arrays[tree.top] = tree.deferred.read(conn, batch_rows).reshape(shape)
-                ds, deferred = assemble_dataset(meta, trees), []
+                ds, deferred = assemble(conn, meta, trees), []
             fill = {t.top: _stream_into(conn, t.deferred, batch_rows) for t in deferred}
             return write_netcdf(ds, out_path, fill=fill)
         except LayoutChanged:  # rows not where the plan expected them: read it all
@@ -116,8 +125,8 @@ def write_run_netcdf(
                     conn, run, max_rows=max_rows, batch_rows=batch_rows, memory_limit=memory_limit
                 )
             except TooLargeForMemory as big:
-                return _write_flat(conn, out_path, big, memory_limit, batch_rows, warn)
-            return write_netcdf(assemble_dataset(meta, trees), out_path)
+                return _write_flat(conn, out_path, big, memory_limit, batch_rows, data_warn)
+            return write_netcdf(assemble(conn, meta, trees), out_path)
 
     return with_connection(conn_or_path, write)
 
@@ -173,7 +182,7 @@ def _write_flat(
     )
     if warn is not None:
         warn(
-            f"run {meta.run_id} is too large to arrange in memory (~{big.n_bytes / 2**20:.0f}"
+            f"{where}: too large to arrange in memory (~{big.n_bytes / 2**20:.0f}"
             f" MiB > {limit_mib}): stored as flat columns along an index dimension"
         )
     return write_netcdf(ds, out_path, fill=fill)

@@ -267,6 +267,34 @@ def runs_since(
     return with_connection(conn_or_path, read)
 
 
+def runs_after(
+    conn_or_path: ReadOnlyConnection | str | Path, run_id: int, guid: str
+) -> tuple[bool, list[RunInfo]]:
+    """Discovery continuing from the run (``run_id``, ``guid``) seen last.
+
+    Returns ``(True, runs with a higher run id)`` when the database still holds that run
+    (one primary-key lookup), else ``(False, every run)``: the file was replaced (run ids
+    restarted with other runs) or the run is gone, so every run it holds now is new to
+    the caller. Both from one read snapshot.
+    """
+
+    def read(conn: ReadOnlyConnection) -> tuple[bool, list[RunInfo]]:
+        schema = read_schema(conn)
+        with read_transaction(conn):
+            found = _query_runs(
+                conn, schema, "WHERE runs.run_id = ?", (int(run_id),), with_row_counts=False
+            )
+            if found and found[0][0].guid.lower() == guid.lower():
+                newer = _query_runs(
+                    conn, schema, "WHERE runs.run_id > ?", (int(run_id),), with_row_counts=False
+                )
+                return True, [info for info, _ in newer]
+            everything = _query_runs(conn, schema, with_row_counts=False)
+        return False, [info for info, _ in everything]
+
+    return with_connection(conn_or_path, read)
+
+
 def _query_by_guid(
     conn: ReadOnlyConnection, schema: SchemaInfo, guid: str
 ) -> list[tuple[RunInfo, dict[str, Any]]]:

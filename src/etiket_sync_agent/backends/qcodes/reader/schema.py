@@ -136,16 +136,19 @@ def table_exists(conn: ReadOnlyConnection, name: str) -> bool:
         return bool(conn.execute(f"PRAGMA table_info({quote_identifier(name)})").fetchone())
 
 
-def validate_database(path: str | Path) -> SchemaInfo:
-    """Check that ``path`` is a QCoDeS database this reader can read (for ``add-source``).
+def validate_database(path: str | Path, *, busy_timeout: float | None = None) -> SchemaInfo:
+    """Check that ``path`` is a QCoDeS database this reader can read (for ``add-source``):
+    an SQLite file (by its header, whatever its name) with QCoDeS' tables.
 
-    Opens the file read-only exactly like every other read (no side effects).
+    Opens the file read-only exactly like every other read (no side effects), waiting up
+    to ``busy_timeout`` seconds (default: the reader's) for a writer's lock.
 
     Raises:
         QCoDeSFormatError: not an SQLite file, not a QCoDeS database, unknown version.
         QCoDeSDatabaseBusy: the file is locked by a writer right now.
     """
-    conn = open_readonly(path)
+    timeout = {} if busy_timeout is None else {"busy_timeout": busy_timeout}
+    conn = open_readonly(path, **timeout)
     try:
         return read_schema(conn)
     finally:

@@ -23,8 +23,9 @@ the file first and pick one of three ways in:
   next writer opens the database, which is harmless.
 * **WAL database with a ``-wal`` but no ``-shm``** (left behind by a crash or a copy):
   opening it read-only would create the ``-shm`` and reading without it would ignore
-  committed data in the ``-wal``. We copy the database and its ``-wal`` into a private
-  temporary folder and read the copy; the folder is removed when the connection closes.
+  committed data in the ``-wal``. We read a copy of the database and its ``-wal`` in a
+  private temporary folder, shared by every read while the two files are unchanged
+  (:mod:`.snapshots`).
 
 We never run anything that writes (``PRAGMA query_only`` is set as a second guard), never
 change the journal mode and never upgrade the schema.
@@ -33,14 +34,14 @@ change the journal mode and never upgrade the schema.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from . import snapshots
 from .errors import QCoDeSDatabaseBusy, QCoDeSFormatError
+from .file_state import database_state
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_BUSY_TIMEOUT_S = 5.0
@@ -63,7 +64,7 @@ class ReadOnlyConnection(sqlite3.Connection):
     source_path: Path
     open_mode: OpenMode
     wal: bool  # the database is in WAL journal mode
-    _tmpdir: Path | None
+    _snapshot: snapshots.Snapshot | None  # the private copy read in ``copy`` mode
     _stat: tuple[int, int] | None
     _identity: tuple[int, int]
     #: GUID -> run id, filled by the run lookup (QCoDeS has no index on runs.guid)
@@ -93,6 +94,17 @@ class ReadOnlyConnection(sqlite3.Connection):
         except OSError:
             return False
 
+    def copy_still_current(self) -> bool:
+        """For a ``copy`` open: True while the user's database and ``-wal`` are unchanged
+        since the copy and no ``-shm`` appeared (no writer opened it)."""
+        snap = getattr(self, "_snapshot", None)
+        if snap is None or _side_file(self.source_path, "-shm").exists():
+            return False
+        try:
+            return database_state(self.source_path) == snap.state
+        except OSError:
+            return False
+
     def is_same_file(self) -> bool:
         """True while ``source_path`` still names the file this connection opened (not
         replaced by another file since)."""
@@ -112,9 +124,9 @@ class ReadOnlyConnection(sqlite3.Connection):
             super().close()
         finally:
             self.closed = True
-            if getattr(self, "_tmpdir", None) is not None:
-                shutil.rmtree(self._tmpdir, ignore_errors=True)
-                self._tmpdir = None
+            snap, self._snapshot = getattr(self, "_snapshot", None), None
+            if snap is not None:
+                snapshots.release(snap)
 
 
 def _side_file(path: Path, suffix: str) -> Path:
@@ -170,8 +182,8 @@ def open_readonly(
         QCoDeSDatabaseBusy: the file is locked.
     """
     source = Path(path).expanduser().resolve()
-    header, mode, tmpdir = _choose_mode(source)
-    target = source if tmpdir is None else tmpdir / source.name
+    header, mode, snap = _choose_mode(source)
+    target = source if snap is None else snap.path
 
     query = "mode=ro&immutable=1" if mode == "immutable" else "mode=ro"
     stat = _stat_key(source) if mode == "immutable" else None
@@ -189,7 +201,7 @@ def open_readonly(
             conn.source_path = source
             conn.open_mode = mode
             conn.wal = is_wal_header(header)
-            conn._tmpdir = tmpdir
+            conn._snapshot = snap
             conn._stat = stat
             st = source.stat()
             conn._identity = (st.st_dev, st.st_ino)
@@ -197,14 +209,16 @@ def open_readonly(
             # Touch the schema now so that "file is not a database" surfaces here.
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except BaseException:
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        if snap is not None:
+            snapshots.release(snap)
         raise
     return conn
 
 
-def _choose_mode(source: Path, attempts: int = 5) -> tuple[bytes, OpenMode, Path | None]:
-    """(header, open mode, private folder holding a copy or None) for ``source``.
+def _choose_mode(
+    source: Path, attempts: int = 5
+) -> tuple[bytes, OpenMode, snapshots.Snapshot | None]:
+    """(header, open mode, the private copy to read in ``copy`` mode) for ``source``.
 
     The side files can come and go while we look (a writer opening or closing the
     database): a ``-wal`` that vanishes while it is copied makes us look again.
@@ -212,24 +226,20 @@ def _choose_mode(source: Path, attempts: int = 5) -> tuple[bytes, OpenMode, Path
     for attempt in range(attempts):
         header = read_header(source)
         if not is_wal_header(header):
-            return header, "ro", None
-        if not _side_file(source, "-wal").exists():
-            return header, "immutable", None
-        if _side_file(source, "-shm").exists():
-            return header, "ro", None
-        tmpdir = Path(tempfile.mkdtemp(prefix="etiket-qcodes-"))
-        try:
-            target = tmpdir / source.name
-            shutil.copyfile(source, target)
-            shutil.copyfile(_side_file(source, "-wal"), _side_file(target, "-wal"))
-            return header, "copy", tmpdir
-        except FileNotFoundError:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-            if attempt == attempts - 1 or not source.exists():
-                raise
-        except BaseException:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-            raise
+            mode: OpenMode = "ro"
+        elif not _side_file(source, "-wal").exists():
+            mode = "immutable"
+        elif _side_file(source, "-shm").exists():
+            mode = "ro"
+        else:
+            try:
+                return header, "copy", snapshots.acquire(source)
+            except FileNotFoundError:
+                if attempt == attempts - 1 or not source.exists():
+                    raise
+                continue
+        snapshots.forget(source)  # out of the no--shm state: a kept copy is stale
+        return header, mode, None
     raise AssertionError("unreachable")
 
 

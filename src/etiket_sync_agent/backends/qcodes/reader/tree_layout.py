@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,10 +43,22 @@ _LOG = logging.getLogger(__name__)
 _MAX_GRID_CELLS = 2**62
 
 
-def tree_to_dataset(desc: RunDescription, tree: TreeData, *, fast: bool = True) -> xr.Dataset:
+def log_warning(message: str) -> None:
+    """Where data warnings go when the caller gives no ``warn``: the log."""
+    _LOG.warning("%s", message)
+
+
+def tree_to_dataset(
+    desc: RunDescription,
+    tree: TreeData,
+    *,
+    fast: bool = True,
+    warn: Callable[[str], None] = log_warning,
+) -> xr.Dataset:
     """The xarray Dataset (no attributes yet) QCoDeS builds for one tree.
 
     ``fast=False`` forces the pandas route (used by the tests to check the fast paths).
+    ``warn`` is told about data left out (an inferred parameter that does not fit).
     """
     shape = desc.shapes.get(tree.top) if desc.shapes else None
     values = tree.arrays[tree.top]
@@ -54,8 +67,8 @@ def tree_to_dataset(desc: RunDescription, tree: TreeData, *, fast: bool = True) 
     if fast:
         ds = _fast_indexed(desc, tree)
         if ds is not None:
-            return _add_inferred(ds, tree)
-    return _add_inferred(_pandas_indexed(desc, tree), tree)
+            return _add_inferred(ds, tree, warn)
+    return _add_inferred(_pandas_indexed(desc, tree), tree, warn)
 
 
 # -- 1. shape-consistent --------------------------------------------------------------
@@ -200,7 +213,7 @@ def _pandas_indexed(desc: RunDescription, tree: TreeData) -> xr.Dataset:
     return frame.to_xarray()
 
 
-def _add_inferred(ds: xr.Dataset, tree: TreeData) -> xr.Dataset:
+def _add_inferred(ds: xr.Dataset, tree: TreeData, warn: Callable[[str], None]) -> xr.Dataset:
     """Add inferred tree members along all dimensions when their size fits (QCoDeS'
     ``_add_inferred_data_vars``: values are laid out in row order, as QCoDeS does)."""
     dims = tuple(ds.dims)
@@ -219,12 +232,8 @@ def _add_inferred(ds: xr.Dataset, tree: TreeData) -> xr.Dataset:
         if flat.shape[0] == math.prod(shape):
             ds[inf] = (dims, flat.reshape(shape))
         else:
-            _LOG.warning(
-                "cannot add inferred parameter %r to the dataset of %r: %d values for "
-                "dimensions %s",
-                inf,
-                tree.top,
-                flat.shape[0],
-                dict(zip(dims, shape, strict=True)),
+            warn(
+                f"inferred parameter {inf!r} left out of the dataset of {tree.top!r}:"
+                f" {flat.shape[0]} values for dimensions {dict(zip(dims, shape, strict=True))}"
             )
     return ds
