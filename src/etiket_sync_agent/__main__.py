@@ -1,6 +1,7 @@
-"""``python -m etiket_sync_agent`` runs the sync loop until stopped."""
+"""``python -m etiket_sync_agent [OPTIONS]`` runs the sync loop like ``etiket-sync run``
+(same options, ``--help`` included) until stopped."""
 
-from etiket_sync_agent.run import main
+from etiket_sync_agent.cli.app import module_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    module_main()

@@ -1,7 +1,9 @@
 """Where the agent keeps its state: one :class:`Home` per process.
 
-By default the platformdirs user data/config/log dirs of app ``etiket_sync_agent``;
+By default the platformdirs user data and log dirs of app ``etiket_sync_agent``;
 ``ETIKET_SYNC_HOME=<dir>`` (or ``etiket-sync --home DIR``) puts everything under one folder.
+Nothing else is created: the agent has no configuration folder (sources live in the
+state database).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from etiket_sync_agent.errors import ConfigError
+
 APP_NAME = "etiket_sync_agent"
 HOME_ENV = "ETIKET_SYNC_HOME"
 
@@ -17,7 +21,6 @@ HOME_ENV = "ETIKET_SYNC_HOME"
 @dataclass(frozen=True)
 class Home:
     data_dir: Path
-    config_dir: Path
     log_dir: Path
 
     @classmethod
@@ -26,12 +29,11 @@ class Home:
         root = override or os.environ.get(HOME_ENV)
         if root:
             base = Path(root).expanduser().resolve()
-            return cls(data_dir=base, config_dir=base / "config", log_dir=base / "logs")
+            return cls(data_dir=base, log_dir=base / "logs")
         import platformdirs
 
         return cls(
             data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
-            config_dir=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
             log_dir=Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
         )
 
@@ -56,6 +58,21 @@ class Home:
         return self.log_dir / "etiket-sync.log"
 
     def ensure(self) -> Home:
-        for d in (self.data_dir, self.config_dir, self.log_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        """Create the home's folders; ConfigError (one line) if they cannot be used."""
+        for d in (self.data_dir, self.log_dir):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _unusable(d, exc.strerror or str(exc)) from None
+            if not d.is_dir():
+                raise _unusable(d, "it is not a folder")
+            if not os.access(d, os.W_OK | os.X_OK):
+                raise _unusable(d, "it is not writable")
         return self
+
+
+def _unusable(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"cannot keep the agent's state in {path}: {why}",
+        hint=f"pass --home a folder you can write to (or set {HOME_ENV})",
+    )

@@ -266,7 +266,8 @@ def test_a_killed_agent_is_shown_as_gone_and_a_new_one_takes_over(
     agent.kill()  # no clean shutdown: the state DB still says "running"
     agent.wait(30)
     loop = cli("status", "--json", as_json=True)["loop"]
-    assert loop["state"] == "stopped (process gone)" and loop["pid"] == agent.pid
+    assert loop["state"] == "gone" and loop["pid"] == agent.pid
+    assert loop["state_text"] == "stopped (process gone)"
     make_dataset(root, "b")
     cli("run", "--once")  # the kernel released the lock with the process
     items = {i["identifier"]: i["status"] for i in cli("items", "lab", "--json", as_json=True)}

@@ -1,88 +1,174 @@
-"""``etiket-sync``: the Typer app. Each command parses, calls one service, renders."""
+"""``etiket-sync``: the Typer app. Each command parses, calls one service, renders.
+
+:func:`main` is the only place exceptions become exit codes: an
+:class:`~etiket_sync_agent.errors.EtiketSyncError` is one line with a hint (a JSON object
+on stderr when the command was given ``--json``); anything else is a bug, reported in one
+line while its traceback goes to the log file (``-v`` prints it too).
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import typer
 
 from etiket_sync_agent.cli import render
-from etiket_sync_agent.errors import EtiketSyncError
+
+#: plain (click) help: Rich help shows flags as if they took values (``--once <bool>``)
+_TYPER = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 
 app = typer.Typer(
     name="etiket-sync",
     help="Synchronize lab measurement datasets (QCoDeS, Quantify, Labber, core-tools, "
     "folders) into a dataset store.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    add_completion=True,
+    **_TYPER,
 )
-sources_app = typer.Typer(help="List, inspect, edit, pause, resume and remove sync sources.")
-scopes_app = typer.Typer(help="Scopes of the dataset store.")
-datasets_app = typer.Typer(help="Datasets in the store.")
+sources_app = typer.Typer(
+    help="List, inspect, edit, pause, resume and remove sync sources.",
+    no_args_is_help=True,
+    **_TYPER,
+)
+scopes_app = typer.Typer(help="Scopes of the dataset store.", no_args_is_help=True, **_TYPER)
+datasets_app = typer.Typer(help="Datasets in the store.", no_args_is_help=True, **_TYPER)
 app.add_typer(sources_app, name="sources")
 app.add_typer(scopes_app, name="scopes")
 app.add_typer(datasets_app, name="datasets")
 
-_home: Path | None = None
+
+class _Options:
+    home: Path | None = None
+    verbose: bool = False
+
+
+_opts = _Options()
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+HOME = typer.Option(
+    None,
+    "--home",
+    envvar="ETIKET_SYNC_HOME",
+    show_envvar=True,
+    help="Keep all state (database, store, logs, lock) under this folder.",
+)
 
 
 def _runtime():  # noqa: ANN202
     from etiket_sync_agent.home import Home
     from etiket_sync_agent.runtime import Runtime
 
-    return Runtime(Home.resolve(_home))
+    return Runtime(Home.resolve(_opts.home))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"etiket-sync {version('etiket_sync_agent')}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _global(
-    home: Path | None = typer.Option(
-        None,
-        "--home",
-        envvar="ETIKET_SYNC_HOME",
-        show_envvar=True,
-        help="Keep all state (database, store, logs, lock) under this folder.",
+    home: Path | None = HOME,
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show tracebacks of unexpected errors."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
-    global _home
-    _home = home
+    _opts.home = home
+    _opts.verbose = _opts.verbose or verbose
 
 
 # -- the loop ------------------------------------------------------------------------------
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
-@app.command()
-def run(
-    once: bool = typer.Option(False, "--once", help="Discover, attempt every due item once, exit."),
-    iterations: int = typer.Option(0, "--iterations", "-n", min=0, help="Stop after N iterations."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log to the terminal."),
-    source: list[str] = typer.Option(
-        [], "--source", help="Synchronize only this source (repeatable; default: all)."
-    ),
+ONCE = typer.Option(False, "--once", help="Discover, attempt every due item once, exit.")
+ITERATIONS = typer.Option(0, "--iterations", "-n", min=0, help="Stop after N iterations.")
+VERBOSE = typer.Option(
+    False, "--verbose", "-v", help="A line per item and live pass, and the log on the terminal."
+)
+QUIET = typer.Option(False, "--quiet", "-q", help="Print only problems.")
+SOURCE = typer.Option(
+    [], "--source", help="Synchronize only this source (repeatable; default: all).", metavar="NAME"
+)
+LOG_LEVEL = typer.Option(
+    "info", "--log-level", help="What the log file keeps: debug, info, warning or error."
+)
+SUMMARY = typer.Option(
+    60.0, "--summary-every", min=0.0, help="Seconds between summary lines of `run`.",
+    metavar="SECONDS",
+)  # fmt: skip
+
+
+def _run(
+    once: bool,
+    iterations: int,
+    verbose: bool,
+    quiet: bool,
+    source: list[str],
+    log_level: str,
+    summary_every: float,
 ) -> None:
-    """Run the sync loop (until Ctrl-C, or --once / --iterations N)."""
-    from etiket_sync_agent.cli.progress import ProgressReporter, line_reporter
+    import logging
+
+    from etiket_sync_agent.cli.progress import ProgressReporter, SummaryReporter, line_reporter
+    from etiket_sync_agent.errors import ConfigError
     from etiket_sync_agent.logs import setup_logging
     from etiket_sync_agent.run import sync_loop
 
+    if log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"unknown log level {log_level!r}", hint=", ".join(LOG_LEVELS))
+    if verbose and quiet:
+        raise ConfigError("--verbose and --quiet exclude each other")
+    _opts.verbose = _opts.verbose or verbose
     rt = _runtime()
-    setup_logging(rt.home, console=verbose)
+    setup_logging(rt.home, getattr(logging, log_level.upper()), console=verbose)
     only = set(source) or None
     if once or iterations:
-        with ProgressReporter() as reporter:
+        with ProgressReporter(quiet=quiet) as reporter:
             summary = sync_loop(
                 iterations, once=once, reporter=reporter, runtime=rt, only_sources=only
             )
     else:
-        render.console.print(f"Agent running on {rt.home.data_dir} — Ctrl-C to stop.")
-        summary = sync_loop(0, reporter=line_reporter, runtime=rt, only_sources=only)
-    render.console.print(
-        f"{summary.iterations} iteration(s), {summary.attempted} attempt(s), "
-        f"{summary.failed} failed. See `etiket-sync status`."
-    )
+        reporter = line_reporter if verbose else SummaryReporter(summary_every, quiet=quiet)
+        if not quiet:
+            render.console.print(
+                f"Agent running on {rt.home.data_dir}: problems are shown at once, a summary "
+                f"every {summary_every:g} s. Ctrl-C to stop.",
+                highlight=False,
+            )
+        try:
+            summary = sync_loop(0, reporter=reporter, runtime=rt, only_sources=only)
+        finally:
+            if isinstance(reporter, SummaryReporter):
+                reporter.flush()
+    if not quiet or summary.failed:
+        render.console.print(
+            f"{summary.iterations} iteration(s), {summary.attempted} attempt(s), "
+            f"{summary.failed} failed. See `etiket-sync status`.",
+            highlight=False,
+        )
+
+
+@app.command()
+def run(
+    once: bool = ONCE,
+    iterations: int = ITERATIONS,
+    verbose: bool = VERBOSE,
+    quiet: bool = QUIET,
+    source: list[str] = SOURCE,
+    log_level: str = LOG_LEVEL,
+    summary_every: float = SUMMARY,
+) -> None:
+    """Run the sync loop (until Ctrl-C, or --once / --iterations N)."""
+    _run(once, iterations, verbose, quiet, source, log_level, summary_every)
 
 
 @app.command()
@@ -96,21 +182,29 @@ def status(
     rt = _runtime()
     if json_:
         render.print_json(get_status(rt))
-        return
-    if not watch:
+    elif watch:
+        _watch(lambda: render.status_view(get_status(rt)))
+    else:
         render.status(get_status(rt))
-        return
+
+
+def _watch(view, every_s: float = 2.0) -> None:  # noqa: ANN001 - () -> renderable
+    """Redraw ``view()`` in place until Ctrl-C.
+
+    The alternate screen (as ``top`` and ``watch`` use) is redrawn whole at every frame,
+    so a view taller or wider than the terminal, or a resize, never leaves old frames
+    behind; Ctrl-C restores the screen as it was.
+    """
     from rich.live import Live
 
     try:
-        with Live(console=render.console, auto_refresh=False) as live:
+        with Live(
+            view(), console=render.console, screen=True, auto_refresh=True,
+            refresh_per_second=4, redirect_stdout=False, redirect_stderr=False,
+        ) as live:  # fmt: skip
             while True:
-                with render.console.capture() as cap:
-                    render.status(get_status(rt))
-                from rich.text import Text
-
-                live.update(Text.from_ansi(cap.get()), refresh=True)
-                time.sleep(2)
+                time.sleep(every_s)
+                live.update(view())
     except KeyboardInterrupt:
         pass
 
@@ -130,17 +224,22 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
+SET = typer.Option([], "--set", help="Config value key=value (repeatable).", metavar="KEY=VALUE")
+CONFIG_FILE = typer.Option(None, "--config-file", help="YAML/JSON file with config values.")
+
+
 @app.command("add-source")
 def add_source(
     backend: str = typer.Argument(..., help="Backend name (see `etiket-sync plugins`)."),
     name: str = typer.Argument(..., help="A name for this source."),
     scope: str | None = typer.Option(None, "--scope", "-s", help="Store scope for its datasets."),
-    set_: list[str] = typer.Option([], "--set", help="Config value key=value (repeatable)."),
-    config_file: Path | None = typer.Option(
-        None, "--config-file", help="YAML/JSON file with config values."
-    ),
+    set_: list[str] = SET,
+    config_file: Path | None = CONFIG_FILE,
     map_: list[str] = typer.Option(
-        [], "--map", help="Scope mapping IDENTIFIER=SCOPE (repeatable, if supported)."
+        [],
+        "--map",
+        help="Scope mapping IDENTIFIER=SCOPE (repeatable, if supported).",
+        metavar="IDENTIFIER=SCOPE",
     ),
     json_: bool = JSON,
 ) -> None:
@@ -159,7 +258,7 @@ def add_source(
     if json_:
         render.print_json(data)
     else:
-        render.console.print(f"Added source [bold]{name}[/] ({backend}).")
+        render.console.print(f"Added source [bold]{render.escape(name)}[/] ({backend}).")
         render.source(data)
 
 
@@ -184,25 +283,48 @@ def sources_show(name: str, json_: bool = JSON) -> None:
 @sources_app.command("edit")
 def sources_edit(
     name: str,
-    set_: list[str] = typer.Option([], "--set", help="Config value key=value (repeatable)."),
-    config_file: Path | None = typer.Option(
-        None, "--config-file", help="YAML/JSON file with config values."
+    set_: list[str] = SET,
+    config_file: Path | None = CONFIG_FILE,
+    resync: bool = typer.Option(
+        False,
+        "--resync",
+        help="Also synchronize the datasets already synchronized again, with the new settings.",
     ),
     json_: bool = JSON,
 ) -> None:
-    """Change config values of a source (validated by its backend; nothing written on error)."""
+    """Change config values of a source (validated by its backend; nothing written on error).
+
+    The new settings apply to datasets synchronized from now on; --resync synchronizes the
+    source's datasets again so that those already in the store get them too.
+    """
     from etiket_sync_agent.services import sources
 
-    data = sources.edit_source(_runtime(), name, sources.parse_settings(set_, config_file))
+    data = sources.edit_source(
+        _runtime(), name, sources.parse_settings(set_, config_file), resync=resync
+    )
     if json_:
         render.print_json(data)
         return
-    render.console.print(f"Updated source [bold]{name}[/].")
+    render.console.print(f"Updated source [bold]{render.escape(name)}[/].")
     render.source(data)
-    if data["items"]["failed"]:
+    counts = data["items"]
+    if resync:
         render.console.print(
-            f"{data['items']['failed']} failed item(s) keep their state: "
-            f"`etiket-sync retry {name}` tries them again with the new settings."
+            f"{data['requeued']} synchronized item(s) queued to be synchronized again.",
+            highlight=False,
+        )
+    elif counts["synchronized"]:
+        render.console.print(
+            f"The new settings apply to datasets synchronized from now on; the "
+            f"{counts['synchronized']} already synchronized keep theirs (add --resync to "
+            "synchronize them again).",
+            highlight=False,
+        )
+    if counts["failed"]:
+        render.console.print(
+            f"{counts['failed']} failed item(s) keep their state: "
+            f"`etiket-sync retry {name}` tries them again with the new settings.",
+            highlight=False,
         )
 
 
@@ -211,18 +333,20 @@ def sources_remove(
     name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")
 ) -> None:
     """Forget a source and its items (datasets already in the store stay)."""
+    from etiket_sync_agent.errors import ConfigError
     from etiket_sync_agent.services import sources
 
     rt = _runtime()
     sources.show_source(rt, name)
     if not yes:
-        import sys
-
         if not sys.stdin.isatty():
-            raise typer.BadParameter("refusing to remove without --yes (no terminal to ask)")
+            raise ConfigError(
+                "refusing to remove without --yes (no terminal to ask)",
+                hint=f"etiket-sync sources remove {name} --yes",
+            )
         typer.confirm(f"Remove source {name!r}?", abort=True)
     sources.remove_source(rt, name)
-    render.console.print(f"Removed source {name}.")
+    render.console.print(f"Removed source {render.escape(name)}.")
 
 
 @sources_app.command("pause")
@@ -231,7 +355,7 @@ def sources_pause(name: str) -> None:
     from etiket_sync_agent.services import sources
 
     sources.set_paused(_runtime(), name, True)
-    render.console.print(f"Paused {name}.")
+    render.console.print(f"Paused {render.escape(name)}.")
 
 
 @sources_app.command("resume")
@@ -240,7 +364,11 @@ def sources_resume(name: str) -> None:
     from etiket_sync_agent.services import sources
 
     sources.set_paused(_runtime(), name, False)
-    render.console.print(f"Resumed {name}.")
+    render.console.print(f"Resumed {render.escape(name)}.")
+
+
+ITEM_REF = "An item: its identifier, label (a QCoDeS run id), dataset id (or its first "
+ITEM_REF += "characters, as `items` shows) or the start of its name."
 
 
 @app.command()
@@ -260,20 +388,24 @@ def items(
 
 
 @app.command()
-def item(source: str, identifier: str, json_: bool = JSON) -> None:
+def item(
+    source: str, ref: str = typer.Argument(..., metavar="ITEM", help=ITEM_REF), json_: bool = JSON
+) -> None:
     """Show one item with the sync records (tasks, logs, errors) of its last attempts."""
     from etiket_sync_agent.services import sources
 
-    data = sources.show_item(_runtime(), source, identifier)
+    data = sources.show_item(_runtime(), source, ref)
     render.print_json(data) if json_ else render.item(data)
 
 
 @app.command()
-def retry(source: str, item: list[str] | None = typer.Argument(None)) -> None:
+def retry(
+    source: str, refs: list[str] | None = typer.Argument(None, metavar="[ITEM]...", help=ITEM_REF)
+) -> None:
     """Queue failed items of SOURCE (all, or the given ones) for another attempt."""
     from etiket_sync_agent.services import sources
 
-    n = sources.retry(_runtime(), source, item or None)
+    n = sources.retry(_runtime(), source, refs or None)
     render.console.print(f"{n} item(s) queued again.")
 
 
@@ -306,7 +438,14 @@ def scopes_create(
     from etiket_sync_agent.services import datasets
 
     data = datasets.create_scope(_runtime(), name, description)
-    render.print_json(data) if json_ else render.console.print(f"Scope {data['name']} ready.")
+    if json_:
+        render.print_json(data)
+    else:
+        render.console.print(f"Scope {render.escape(data['name'])} ready.")
+
+
+DATASET_REF = "A dataset: its id (or its first 8 characters), a QCoDeS GUID or run id, "
+DATASET_REF += "or the start of its name."
 
 
 @datasets_app.command("list")
@@ -324,21 +463,27 @@ def datasets_list(
 
 
 @datasets_app.command("show")
-def datasets_show(uuid: str, json_: bool = JSON) -> None:
+def datasets_show(
+    ref: str = typer.Argument(..., metavar="DATASET", help=DATASET_REF), json_: bool = JSON
+) -> None:
     """Show a dataset's metadata and files."""
     from etiket_sync_agent.services import datasets
 
-    data = datasets.show_dataset(_runtime(), uuid)
+    data = datasets.show_dataset(_runtime(), ref)
     render.print_json(data) if json_ else render.dataset(data)
 
 
 @datasets_app.command("export")
-def datasets_export(uuid: str, target: Path) -> None:
-    """Write the latest version of every file of the dataset into TARGET."""
+def datasets_export(
+    ref: str = typer.Argument(..., metavar="DATASET", help=DATASET_REF),
+    target: Path = typer.Argument(..., metavar="DIR", help="Folder to write the files into."),
+    force: bool = typer.Option(False, "--force", help="Replace different files of the same name."),
+) -> None:
+    """Write the latest version of every file of the dataset into DIR."""
     from etiket_sync_agent.services import datasets
 
-    paths = datasets.export_dataset(_runtime(), uuid, target)
-    render.console.print(f"Wrote {len(paths)} file(s) to {target}.")
+    paths = datasets.export_dataset(_runtime(), ref, target, force=force)
+    render.console.print(f"Wrote {len(paths)} file(s) to {target}.", highlight=False)
 
 
 # -- demo ------------------------------------------------------------------------------
@@ -355,12 +500,13 @@ def demo() -> None:
 
     rt = _runtime()
     setup_logging(rt.home)
-    render.console.print(f"Demo workspace in [bold]{rt.home.demo_dir}[/]")
+    render.console.print(f"Demo workspace in [bold]{render.escape(str(rt.home.demo_dir))}[/]")
     with ProgressReporter() as reporter:
         result = run_demo(rt, reporter)
     render.console.print(
         f"{result.created} new sample dataset(s) in {result.workspace}; "
-        f"{result.summary.attempted} synchronized or attempted."
+        f"{result.summary.attempted} synchronized or attempted.",
+        highlight=False,
     )
     render.status(get_status(rt))
     render.datasets(datasets.list_datasets(rt, scope=DEMO_SCOPE))
@@ -376,13 +522,98 @@ from etiket_sync_agent.cli.scaffold_cmd import register as _register_scaffold  #
 _register_scaffold(app)
 
 
-def main() -> None:
-    """Console entry point: user errors become one red line and an exit code.
+# -- entry points ----------------------------------------------------------------------
 
-    Typer runs in standalone mode, so usage errors print usage and exit 2 as usual.
-    """
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``etiket-sync``."""
+    _invoke(app, argv, "etiket-sync")
+
+
+module_app = typer.Typer(add_completion=False, **_TYPER)
+
+
+@module_app.command()
+def _module_run(
+    home: Path | None = HOME,
+    once: bool = ONCE,
+    iterations: int = ITERATIONS,
+    verbose: bool = VERBOSE,
+    quiet: bool = QUIET,
+    source: list[str] = SOURCE,
+    log_level: str = LOG_LEVEL,
+    summary_every: float = SUMMARY,
+) -> None:
+    """Run the sync loop, as `etiket-sync run` does (until Ctrl-C or SIGTERM)."""
+    _opts.home = home
+    _run(once, iterations, verbose, quiet, source, log_level, summary_every)
+
+
+def module_main(argv: list[str] | None = None) -> None:
+    """``python -m etiket_sync_agent [OPTIONS]``: ``etiket-sync run`` with the same options."""
+    _invoke(module_app, argv, "python -m etiket_sync_agent")
+
+
+def _invoke(command: typer.Typer, argv: list[str] | None, prog_name: str) -> None:
+    """Run ``command`` and turn every outcome into an exit code (see the module doc)."""
+    from typer._click.exceptions import ClickException  # typer's own (vendored) click
+
+    from etiket_sync_agent.errors import EtiketSyncError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
+    _opts.verbose = any(a in ("-v", "--verbose") for a in args)
     try:
-        app(prog_name="etiket-sync")
+        code = command(args=args, prog_name=prog_name, standalone_mode=False)
     except EtiketSyncError as exc:
-        render.error(exc.message, exc.hint)
+        _fail(" ".join(exc.message.split()), exc.hint, exc.exit_code, type(exc).__name__, as_json)
+    except typer.Abort:
+        render.err_console.print("Aborted.")
+        raise SystemExit(1) from None
+    except ClickException as exc:
+        if as_json:
+            _fail(exc.format_message(), "see --help", exc.exit_code, "UsageError", True)
+        exc.show()
         raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes one line
+        _unexpected(exc, as_json)
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, hint: str | None, exit_code: int, kind: str, as_json: bool) -> None:
+    if as_json:
+        render.json_error(message, hint, exit_code, kind)
+    else:
+        render.error(message, hint)
+    raise SystemExit(exit_code)
+
+
+def _unexpected(exc: BaseException, as_json: bool) -> None:
+    """A bug: one line for the user, the traceback into the log file (and, with -v, here)."""
+    import logging
+    import traceback
+
+    where = None
+    try:
+        from etiket_sync_agent.home import Home
+        from etiket_sync_agent.logs import setup_logging
+
+        home = Home.resolve(_opts.home)
+        setup_logging(home)
+        logging.getLogger("etiket_sync_agent.cli").error(
+            "unexpected error", exc_info=(type(exc), exc, exc.__traceback__)
+        )
+        where = home.log_file
+    except Exception:  # noqa: BLE001 - the home itself may be what is broken
+        pass
+    if _opts.verbose:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    text = " ".join(str(exc).split())[:500]
+    hint = "this is a bug in etiket_sync_agent or a plugin; " + (
+        f"the traceback is in {where}" if where else "run with -v to see the traceback"
+    )
+    if where and not _opts.verbose:
+        hint += " (or run with -v to see it here)"
+    _fail(f"unexpected {type(exc).__name__}: {text}", hint, 1, type(exc).__name__, as_json)

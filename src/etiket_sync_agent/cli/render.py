@@ -1,17 +1,24 @@
-"""Rich rendering of the data the services return. The only place Rich is used."""
+"""Rich rendering of the data the services return. The only place Rich is used.
+
+Every function here that shows something builds a renderable (``*_view``) and, for the
+commands, prints it: ``status --watch`` puts the same view into a live display.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table as _Table
+from rich.text import Text
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 def Table(**kw: Any) -> _Table:  # noqa: N802 - a compact Rich table
@@ -19,8 +26,6 @@ def Table(**kw: Any) -> _Table:  # noqa: N802 - a compact Rich table
     kw.setdefault("pad_edge", False)
     return _Table(**kw)
 
-
-err_console = Console(stderr=True)
 
 _STATUS_STYLE = {
     "synchronized": "green",
@@ -31,14 +36,19 @@ _STATUS_STYLE = {
     "paused": "yellow",
     "error": "red",
     "running": "green",
+    "stale": "yellow",
+    "gone": "red",
+    "crashed": "red",
 }
 
 
-def styled(value: str | None) -> str:
+def styled(value: str | None, text: str | None = None) -> str:
+    """``text`` (default ``value``) coloured by what ``value`` means."""
     if value is None:
         return ""
+    shown = escape(text if text is not None else value)
     style = _STATUS_STYLE.get(value)
-    return f"[{style}]{value}[/]" if style else value
+    return f"[{style}]{shown}[/]" if style else shown
 
 
 def print_json(data: Any) -> None:
@@ -46,36 +56,65 @@ def print_json(data: Any) -> None:
 
 
 def error(message: str, hint: str | None = None) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
-        err_console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False)
+        err_console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
 
 
-def _when(iso: str | None) -> str:
-    return (iso or "")[:19].replace("T", " ") + (" UTC" if iso else "")
+def json_error(message: str, hint: str | None, exit_code: int, kind: str) -> None:
+    """The error of a ``--json`` command: one JSON object on stderr."""
+    obj = {"error": message, "hint": hint, "exit_code": exit_code, "type": kind}
+    sys.stderr.write(json.dumps(obj) + "\n")
 
 
-def status(data: dict[str, Any]) -> None:
+def when(value: str | None) -> str:
+    """The one human time format: local time with its UTC offset,
+    ``2026-11-30 14:05:09 +01:00`` (the services give ISO 8601 with offset)."""
+    if not value:
+        return ""
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    local = dt.astimezone()
+    offset = local.strftime("%z")
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + (offset[:3] + ":" + offset[3:] if offset else "")
+
+
+# -- status ----------------------------------------------------------------------------
+
+
+def status_view(data: dict[str, Any]) -> RenderableType:
     loop = data["loop"]
     details = [
         f"pid {loop['pid']}" if loop.get("pid") else "",
         f"iteration {loop['iteration']}" if loop.get("iteration") else "",
-        f"last heartbeat {_when(loop.get('last_heartbeat'))}" if loop.get("last_heartbeat") else "",
+        f"last heartbeat {when(loop.get('last_heartbeat'))}" if loop.get("last_heartbeat") else "",
     ]
     extra = ", ".join(d for d in details if d)
-    console.print(
-        f"Agent: {styled(loop['state'])}" + (f" ({extra})" if extra else ""), highlight=False
-    )
+    parts: list[RenderableType] = [
+        Text.from_markup(
+            f"Agent: {styled(loop['state'], loop['state_text'])}"
+            + (f" ({escape(extra)})" if extra else "")
+        )
+    ]
     if loop.get("message"):
-        console.print(f"[red]{loop['message']}[/]", highlight=False)
-    console.print(f"[dim]home: {data['home']}[/]", highlight=False)
-    sources(data["sources"], title="Sources")
+        parts.append(Text(loop["message"], style="red"))
+    parts.append(Text(f"home: {data['home']}", style="dim"))
+    parts.append(sources_view(data["sources"], title="Sources"))
+    return Group(*parts)
 
 
-def sources(rows: list[dict[str, Any]], title: str | None = None) -> None:
+def status(data: dict[str, Any]) -> None:
+    console.print(status_view(data), highlight=False)
+
+
+# -- sources -----------------------------------------------------------------------------
+
+
+def sources_view(rows: list[dict[str, Any]], title: str | None = None) -> RenderableType:
     if not rows:
-        console.print("No sources yet. Add one with `etiket-sync add-source BACKEND NAME ...`.")
-        return
+        return Text("No sources yet. Add one with `etiket-sync add-source BACKEND NAME ...`.")
     t = Table(title=title)
     t.add_column("source", no_wrap=True)
     t.add_column("backend")
@@ -91,32 +130,42 @@ def sources(rows: list[dict[str, Any]], title: str | None = None) -> None:
     for r in rows:
         c = r["items"]
         cells = [
-            r["name"],
-            r["backend"],
+            escape(r["name"]),
+            escape(r["backend"]),
             styled(r["status"]),
-            r.get("scope") or "",
-            f"{c.get('synchronized', 0)}/{c.get('total', 0)}",
-            str(c.get("pending", 0)),
-            str(c.get("live", 0)),
-            f"[red]{c.get('failed', 0)}[/]" if c.get("failed") else "0",
+            escape(r.get("scope") or ""),
+            f"{c['synchronized']}/{c['total']}",
+            str(c["pending"]),
+            str(c["live"]),
+            f"[red]{c['failed']}[/]" if c["failed"] else "0",
         ]
-        t.add_row(*cells, *([r.get("last_error") or ""] if errors else []))
-    console.print(t)
+        t.add_row(*cells, *([escape(r.get("last_error") or "")] if errors else []))
+    return t
+
+
+def sources(rows: list[dict[str, Any]], title: str | None = None) -> None:
+    console.print(sources_view(rows, title))
 
 
 def source(data: dict[str, Any]) -> None:
-    t = Table(show_header=False, title=f"Source {data['name']}")
+    t = Table(show_header=False, title=f"Source {escape(data['name'])}")
     t.add_column("key", style="bold")
     t.add_column("value", overflow="fold")
-    for key in ("backend", "status", "scope", "last_discovery", "created", "last_error"):
-        t.add_row(key, styled(str(data.get(key) or "")))
+    t.add_row("backend", escape(data["backend"]))
+    t.add_row("status", styled(data["status"]))
+    t.add_row("scope", escape(data.get("scope") or ""))
+    t.add_row("last discovery", when(data.get("last_discovery")))
+    t.add_row("created", when(data.get("created")))
+    t.add_row("last error", escape(data.get("last_error") or ""))
     for key, value in data["config"].items():
-        t.add_row(f"config.{key}", str(value))
+        t.add_row(f"config.{escape(key)}", escape(str(value)))
     for ident, scope in data.get("scope_mappings", {}).items():
-        t.add_row(f"scope map {ident}", scope)
-    c = data["items"]
-    t.add_row("items", ", ".join(f"{k} {v}" for k, v in c.items()))
+        t.add_row(f"scope map {escape(ident)}", escape(scope))
+    t.add_row("items", ", ".join(f"{k} {v}" for k, v in data["items"].items()))
     console.print(t)
+
+
+# -- items -------------------------------------------------------------------------------
 
 
 def items(rows: list[dict[str, Any]]) -> None:
@@ -125,36 +174,55 @@ def items(rows: list[dict[str, Any]]) -> None:
         return
     t = Table()
     t.add_column("item", overflow="fold")
+    t.add_column("label")
+    t.add_column("name", overflow="fold")
     t.add_column("status")
-    t.add_column("attempts", justify="right")
+    t.add_column("failures", justify="right")
     t.add_column("dataset")
     t.add_column("detail", overflow="fold")
     for r in rows:
         detail = r.get("last_error") or ""
         if r["status"] == "failed" and r.get("next_retry"):
-            detail += f" (retry at {r['next_retry'][:19]})"
+            detail += f" (retry at {when(r['next_retry'])})"
         elif r["status"] == "pending" and r.get("next_retry"):
-            detail += f"still changing: waits until {r['next_retry'][11:19]} UTC"
+            detail += f"still changing: waits until {when(r['next_retry'])}"
         if r.get("warnings"):
-            detail += ("; " if detail else "") + "; ".join(r["warnings"])
+            n = len(r["warnings"])
+            detail += ("; " if detail else "") + f"{n} warning(s): " + "; ".join(r["warnings"])
         t.add_row(
-            r["identifier"], styled(r["status"]), str(r["attempts"]), r["dataset_uuid"][:8], detail
+            escape(r["identifier"]),
+            escape(r.get("label") or ""),
+            escape(r.get("name") or ""),
+            styled(r["status"]),
+            str(r["failures"]),
+            r["dataset_uuid"][:8],
+            escape(detail),
         )
     console.print(t)
 
 
 def item(data: dict[str, Any]) -> None:
+    head = escape(data["identifier"])
+    if data.get("label") and data["label"] != data["identifier"]:
+        head += f" (label {escape(data['label'])})"
     console.print(
-        f"[bold]{escape(data['identifier'])}[/]: {styled(data['status'])}, "
-        f"{data['attempts']} failed attempt(s), dataset {data['dataset_uuid']}",
+        f"[bold]{head}[/]: {styled(data['status'])}, "
+        f"{data['failures']} failure(s), dataset {data['dataset_uuid']}",
         highlight=False,
     )
+    if data.get("name"):
+        console.print(f"name: {escape(data['name'])}", highlight=False)
+    if data.get("last_sync"):
+        console.print(
+            f"last synchronized {when(data['last_sync'])} ({data['sync_count']} sync(s))",
+            highlight=False,
+        )
     if data.get("last_error"):
         console.print(f"[red]{escape(data['last_error'])}[/]", highlight=False)
     for record in data["records"][-3:]:
         t = Table(
-            title=f"{record['mode']} sync at {_when(record['started'])}: "
-            f"{record.get('outcome') or 'unfinished'}"
+            title=f"{escape(record['mode'])} sync at {when(record['started'])}: "
+            f"{escape(record.get('outcome') or 'unfinished')}"
         )
         t.add_column("task")
         t.add_column("seconds", justify="right")
@@ -169,26 +237,29 @@ def item(data: dict[str, Any]) -> None:
             console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 
 
+# -- plugins, scopes, datasets -----------------------------------------------------------
+
+
 def plugins(rows: list[dict[str, Any]]) -> None:
     t = Table(title="Installed plugins")
     for col in ("kind", "name", "distribution", "version", "status", "details"):
         t.add_column(col, overflow="fold")
     for r in rows:
         if r["status"] == "ok" and r["kind"] == "backend":
-            details = (
+            details = escape(
                 f"{r['backend_kind']} backend, scope {r['scope_requirement']}, "
                 f"live {'yes' if r['live_sync'] else 'no'}; config: "
                 + ", ".join(f["name"] + ("" if f["required"] else "?") for f in r["config"])
             )
         elif r["status"] == "ok":
-            details = f"{r['input_type']} -> {r['output_type']}"
+            details = escape(f"{r['input_type']} -> {r['output_type']}")
         else:
-            details = f"[red]{r['error']}[/]"
+            details = f"[red]{escape(r['error'] or '')}[/]"
         t.add_row(
             r["kind"],
-            r["name"],
-            r["distribution"] or "",
-            r["version"] or "",
+            escape(r["name"]),
+            escape(r["distribution"] or ""),
+            escape(r["version"] or ""),
             "[green]ok[/]" if r["status"] == "ok" else "[red]broken[/]",
             details,
         )
@@ -203,7 +274,9 @@ def scopes(rows: list[dict[str, Any]]) -> None:
     for col in ("name", "datasets", "description", "created"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["name"], str(r["datasets"]), r["description"], (r["created"] or "")[:19])
+        t.add_row(
+            escape(r["name"]), str(r["datasets"]), escape(r["description"]), when(r["created"])
+        )
     console.print(t)
 
 
@@ -218,28 +291,32 @@ def datasets(rows: list[dict[str, Any]]) -> None:
     t.add_column("collected", no_wrap=True)
     t.add_column("source")
     for r in rows:
-        collected = (r["collected"] or "")[:16].replace("T", " ")
-        t.add_row(r["uuid"], r["name"], r["scope"], collected, r["source"] or "")
+        t.add_row(
+            r["uuid"], escape(r["name"]), escape(r["scope"]), when(r["collected"]),
+            escape(r["source"] or ""),
+        )  # fmt: skip
     console.print(t)
 
 
 def dataset(d: dict[str, Any]) -> None:
-    t = Table(show_header=False, title=d["name"])
+    t = Table(show_header=False, title=escape(d["name"]))
     t.add_column("key", style="bold")
     t.add_column("value", overflow="fold")
-    for key in ("uuid", "alt_uid", "scope", "collected", "source", "ranking", "description"):
-        t.add_row(key, str(d.get(key) if d.get(key) is not None else ""))
-    t.add_row("tags", ", ".join(d["tags"]))
+    for key in ("uuid", "alt_uid", "scope", "source", "ranking", "description"):
+        t.add_row(key, escape(str(d.get(key) if d.get(key) is not None else "")))
+    for key in ("collected", "created", "modified"):
+        t.add_row(key, when(d.get(key)))
+    t.add_row("tags", escape(", ".join(d["tags"])))
     for k, v in d["attributes"].items():
-        t.add_row(f"attr {k}", str(v))
+        t.add_row(f"attr {escape(k)}", escape(str(v)))
     console.print(t)
     f = Table(title="Files")
     for col in ("name", "type", "version", "size", "status", "sha256"):
         f.add_column(col, overflow="fold")
     for r in d["files"]:
         f.add_row(
-            r["name"],
-            r["type"],
+            escape(r["name"]),
+            escape(r["type"] or ""),
             str(r["version"]),
             f"{r['size']:,}",
             styled(r["status"]),

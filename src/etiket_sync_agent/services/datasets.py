@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
-from etiket_sync_agent.errors import ConfigError
+from etiket_sync_agent.errors import AmbiguousError, ConfigError, NotFoundError, StoreError
 from etiket_sync_agent.runtime import Runtime
+from etiket_sync_agent.services.times import iso
 from etiket_sync_agent.store.interface import DatasetInfo
 
-
-def _iso(dt: Any) -> str | None:
-    return dt.isoformat() if dt else None
+#: a dataset uuid prefix must be this long (the listings show 8 characters)
+MIN_PREFIX = 4
+SHOW_CANDIDATES = 10
 
 
 def list_scopes(rt: Runtime) -> list[dict[str, Any]]:
@@ -20,7 +22,7 @@ def list_scopes(rt: Runtime) -> list[dict[str, Any]]:
             "name": s.name,
             "description": s.description,
             "datasets": s.n_datasets,
-            "created": _iso(s.created),
+            "created": iso(s.created),
         }
         for s in rt.store.list_scopes()
     ]
@@ -30,22 +32,29 @@ def create_scope(rt: Runtime, name: str, description: str = "") -> dict[str, Any
     if not name.strip() or len(name) > 200 or any(c in name for c in "/\\\0"):
         raise ConfigError(f"invalid scope name {name!r}")
     s = rt.store.create_scope(name.strip(), description)
-    return {"name": s.name, "description": s.description, "created": _iso(s.created)}
+    return {"name": s.name, "description": s.description, "created": iso(s.created)}
 
 
 def list_datasets(
     rt: Runtime, scope: str | None = None, source: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    return [
+    """Datasets, newest first. An unknown ``scope`` or ``source`` is NotFoundError (a
+    source is known while it is configured, or while the store holds datasets of it)."""
+    rows = [
         {
             "uuid": d.uuid,
             "name": d.name,
             "scope": d.scope,
-            "collected": _iso(d.collected),
+            "collected": iso(d.collected),
             "source": d.source,
         }
         for d in rt.store.list_datasets(scope=scope, source=source, limit=limit)
     ]
+    if source is not None and not rows:
+        from etiket_sync_agent.state import repository as repo
+
+        repo.get_source(rt.state, source)  # NotFoundError with a hint
+    return rows
 
 
 def dataset_json(d: DatasetInfo) -> dict[str, Any]:
@@ -55,14 +64,14 @@ def dataset_json(d: DatasetInfo) -> dict[str, Any]:
         "name": d.name,
         "description": d.description,
         "scope": d.scope,
-        "collected": _iso(d.collected),
+        "collected": iso(d.collected),
         "tags": list(d.tags),
         "attributes": d.attributes,
         "ranking": d.ranking,
         "creator": d.creator,
         "source": d.source,
-        "created": _iso(d.created),
-        "modified": _iso(d.modified),
+        "created": iso(d.created),
+        "modified": iso(d.modified),
         "files": [
             {
                 "name": f.name,
@@ -80,10 +89,110 @@ def dataset_json(d: DatasetInfo) -> dict[str, Any]:
     }
 
 
-def show_dataset(rt: Runtime, uuid: str) -> dict[str, Any]:
-    return dataset_json(rt.store.get_dataset(uuid))
+def resolve_dataset(rt: Runtime, ref: str) -> str:
+    """The uuid of the one dataset ``ref`` names.
+
+    ``ref`` is a dataset uuid or a prefix of one (at least ``MIN_PREFIX`` characters, e.g.
+    the 8 that ``items`` shows), an ``alt_uid`` (a QCoDeS GUID), the label of an item
+    (a QCoDeS run id) or the start of a dataset's name. NotFoundError if nothing
+    matches, AmbiguousError listing the candidates if several datasets do.
+    """
+    ref = ref.strip()
+    try:
+        return rt.store.get_dataset(ref).uuid
+    except NotFoundError:
+        pass
+    if not ref:
+        raise NotFoundError("no dataset id given")
+    key = ref.lower()
+    labelled = _uuids_of_labelled_items(rt, ref)
+    matches: dict[str, DatasetInfo] = {}
+    exact: dict[str, DatasetInfo] = {}
+    for d in rt.store.list_datasets():
+        if d.alt_uid == ref or d.uuid in labelled:
+            exact[d.uuid] = d
+        elif (len(key) >= MIN_PREFIX and d.uuid.startswith(key)) or (
+            d.name.lower().startswith(key)
+        ):
+            matches[d.uuid] = d
+    found = exact or matches
+    if len(found) == 1:
+        return next(iter(found))
+    if not found:
+        raise NotFoundError(
+            f"no dataset {ref!r}",
+            hint="give a dataset id (or its first 8 characters), a run id or the start of a "
+            "name, from `etiket-sync datasets list` or `etiket-sync items SOURCE`",
+        )
+    shown = list(found.values())[:SHOW_CANDIDATES]
+    raise AmbiguousError(
+        f"{ref!r} matches {len(found)} datasets: "
+        + "; ".join(f"{d.uuid[:8]} {d.name!r} ({d.source or d.scope})" for d in shown)
+        + (" ..." if len(found) > SHOW_CANDIDATES else ""),
+        hint="give more characters of the dataset id",
+    )
 
 
-def export_dataset(rt: Runtime, uuid: str, target: Path) -> list[Path]:
-    target.mkdir(parents=True, exist_ok=True)
-    return rt.store.export_dataset(uuid, target)
+def _uuids_of_labelled_items(rt: Runtime, label: str) -> set[str]:
+    """Dataset uuids of items labelled ``label`` in any source (run ids, core-tools ids)."""
+    from etiket_sync_agent.state import repository as repo
+
+    out: set[str] = set()
+    for src in repo.list_sources(rt.state):
+        out.update(i.dataset_uuid for i in repo.find_items(rt.state, src.id, label=label))
+    return out
+
+
+def show_dataset(rt: Runtime, ref: str) -> dict[str, Any]:
+    return dataset_json(rt.store.get_dataset(resolve_dataset(rt, ref)))
+
+
+def export_dataset(rt: Runtime, ref: str, target: Path, *, force: bool = False) -> list[Path]:
+    """Write the latest version of every file of the dataset into ``target``.
+
+    Files already there with the same content are left as they are; a different file of
+    the same name is only replaced with ``force``. Every check is made before anything is
+    written; problems are one-line errors naming the path.
+    """
+    info = rt.store.get_dataset(resolve_dataset(rt, ref))
+    if target.exists() and not target.is_dir():
+        raise ConfigError(
+            f"cannot export into {target}: it is a file, not a folder",
+            hint="give a folder (it is created if needed)",
+        )
+    clashes = []
+    for f in info.files:
+        dest = target / f.name
+        if dest.is_dir():
+            raise ConfigError(
+                f"cannot export {f.name}: {dest} is a folder",
+                hint="export into another folder",
+            )
+        if dest.exists() and (not dest.is_file() or _sha256(dest) != f.latest.sha256):
+            clashes.append(f.name)
+    if clashes and not force:
+        raise ConfigError(
+            f"{target} already holds other file(s) of the same name: {', '.join(clashes[:5])}"
+            + (" ..." if len(clashes) > 5 else ""),
+            hint="pass --force to replace them, or export into another folder",
+        )
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        return rt.store.export_dataset(info.uuid, target)
+    except OSError as exc:
+        where = exc.filename or target
+        raise StoreError(
+            f"cannot write {where}: {exc.strerror or exc}",
+            hint="export into a folder you can write to",
+        ) from None
+
+
+def _sha256(path: Path) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()

@@ -7,14 +7,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from etiket_sync_agent.errors import ConfigError, NotFoundError
+from etiket_sync_agent.errors import AmbiguousError, ConfigError, NotFoundError
 from etiket_sync_agent.plugins.config import build_config, config_to_json, redact
 from etiket_sync_agent.plugins.items import ScopeRequirement
 from etiket_sync_agent.runtime import Runtime
+from etiket_sync_agent.services.times import iso, iso_record
 from etiket_sync_agent.state import repository as repo
-from etiket_sync_agent.state.models import ScopeMapping, Source
+from etiket_sync_agent.state.models import Item, ScopeMapping, Source
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -126,7 +127,16 @@ def _nested(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
+#: the item counts of a source, always all of them, always in this order
+COUNT_KEYS = ("total", "pending", "live", "synchronized", "failed")
+
+
+def _counts(counts: dict[str, int] | None) -> dict[str, int]:
+    return {k: int((counts or {}).get(k, 0)) for k in COUNT_KEYS}
+
+
 def _source_json(rt: Runtime, src: Source, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """A source as data; the keys are always these, in this order."""
     try:
         config_class = rt.registry.backend(src.backend).config_class
     except Exception:  # noqa: BLE001 - a missing plugin must not hide the source
@@ -141,9 +151,9 @@ def _source_json(rt: Runtime, src: Source, counts: dict[str, int] | None = None)
         "scope": src.default_scope,
         "config": redact(config_class, src.config or {}),
         "last_error": src.last_error,
-        "last_discovery": src.last_discovery.isoformat() if src.last_discovery else None,
-        "created": src.created.isoformat(),
-        "items": counts or {"total": 0, "pending": 0, "live": 0, "synchronized": 0, "failed": 0},
+        "last_discovery": iso(src.last_discovery),
+        "created": iso(src.created),
+        "items": _counts(counts),
     }
 
 
@@ -159,13 +169,18 @@ def show_source(rt: Runtime, name: str) -> dict[str, Any]:
     return out
 
 
-def edit_source(rt: Runtime, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+def edit_source(
+    rt: Runtime, name: str, settings: dict[str, Any], *, resync: bool = False
+) -> dict[str, Any]:
     """Change config values of a source; the rest of its config stays.
 
     The merged config is validated by the backend's config class and nothing is written
     on any error. A source cannot be pointed at other data (its identity, e.g. the
     database file, must stay): its items and manifest belong to that data. A running
-    agent picks the change up at its next iteration.
+    agent picks the change up at its next iteration. The new settings apply to datasets
+    synchronized from now on; ``resync`` queues the source's synchronized items again so
+    that datasets already in the store get them too. The returned source has
+    ``"requeued"``: how many items were queued again.
     """
     if not settings:
         raise ConfigError("nothing to change", hint="pass --set key=value or --config-file FILE")
@@ -178,8 +193,17 @@ def edit_source(rt: Runtime, name: str, settings: dict[str, Any]) -> dict[str, A
             f"this change points source {name!r} at other data ({identity})",
             hint="add a new source for other data; its items belong to what it syncs now",
         )
-    repo.set_source_fields(rt.state, src.id, config=config_to_json(config))
-    return show_source(rt, name)
+    with rt.state.session() as s, s.begin():
+        s.execute(update(Source).where(Source.id == src.id).values(config=config_to_json(config)))
+        requeued = 0
+        if resync:
+            res = s.execute(
+                update(Item)
+                .where(Item.source_id == src.id, Item.status == "synchronized")
+                .values(status="pending", attempts=0, next_retry=None)
+            )
+            requeued = res.rowcount or 0
+    return {**show_source(rt, name), "requeued": requeued}
 
 
 def set_paused(rt: Runtime, name: str, paused: bool) -> dict[str, Any]:
@@ -197,52 +221,132 @@ def remove_source(rt: Runtime, name: str) -> None:
             s.delete(obj)
 
 
-def retry(rt: Runtime, name: str, identifiers: list[str] | None = None) -> int:
-    """Put failed items of the source back in the queue; returns how many."""
+def retry(rt: Runtime, name: str, refs: list[str] | None = None) -> int:
+    """Put failed items of the source back in the queue; returns how many.
+
+    ``refs`` name items as :func:`resolve_item` does (identifier, label, dataset uuid
+    prefix, name prefix); an unknown or ambiguous one is an error and nothing is queued.
+    """
     src = repo.get_source(rt.state, name)
-    if identifiers:
-        for ident in identifiers:
-            repo.get_item(rt.state, src.id, ident)  # NotFoundError for a typo
-    n = repo.reset_failed(rt.state, src.id, identifiers)
+    identifiers = [resolve_item(rt, src, ref).identifier for ref in refs or ()]
+    n = repo.reset_failed(rt.state, src.id, identifiers or None)
     if identifiers and n == 0:
-        raise NotFoundError(f"item(s) {', '.join(identifiers)} of {name!r} have not failed")
+        raise NotFoundError(
+            f"item(s) {', '.join(identifiers)} of {name!r} have not failed",
+            hint=f"`etiket-sync items {name} --status failed` lists the failed ones",
+        )
     return n
+
+
+#: an identifier, uuid or name prefix must be this long to be taken as a prefix
+MIN_PREFIX = 4
+#: candidates listed when a reference is ambiguous
+SHOW_CANDIDATES = 10
+
+
+def resolve_item(rt: Runtime, src: Source, ref: str) -> Item:
+    """The item of ``src`` that ``ref`` names, as people name it.
+
+    In this order: the exact identifier; the exact label (a QCoDeS run id); then the
+    one item whose identifier, dataset uuid or name starts with ``ref`` (prefixes of at
+    least ``MIN_PREFIX`` characters for identifiers and uuids). NotFoundError if none;
+    AmbiguousError listing the candidates if several.
+    """
+    ref = ref.strip()
+    found = repo.find_items(rt.state, src.id, identifier=ref, limit=1)
+    if found:
+        return found[0]
+    by_label = repo.find_items(rt.state, src.id, label=ref, limit=SHOW_CANDIDATES + 1)
+    if len(by_label) == 1:
+        return by_label[0]
+    candidates: dict[int, Item] = {i.id: i for i in by_label}
+    if not by_label and ref:
+        limit = SHOW_CANDIDATES + 1
+        if len(ref) >= MIN_PREFIX:
+            for i in repo.find_items(rt.state, src.id, uuid_prefix=ref, limit=limit):
+                candidates[i.id] = i
+            for i in _identifier_prefix(rt, src.id, ref, limit):
+                candidates[i.id] = i
+        for i in repo.find_items(rt.state, src.id, name_prefix=ref, limit=limit):
+            candidates[i.id] = i
+    if len(candidates) == 1:
+        return next(iter(candidates.values()))
+    if not candidates:
+        raise NotFoundError(
+            f"no item {ref!r} in source {src.name!r}",
+            hint="give an identifier, run id, dataset id or name from "
+            f"`etiket-sync items {src.name}`",
+        )
+    shown = sorted(candidates.values(), key=lambda i: (-i.priority, -i.id))[:SHOW_CANDIDATES]
+    more = " ..." if len(candidates) > SHOW_CANDIDATES else ""
+    raise AmbiguousError(
+        f"{ref!r} matches several items of {src.name!r}: "
+        + "; ".join(_describe(i) for i in shown)
+        + more,
+        hint="give more characters, the identifier or the dataset id",
+    )
+
+
+def _identifier_prefix(rt: Runtime, source_id: int, prefix: str, limit: int) -> list[Item]:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    with rt.state.session() as s:
+        return list(
+            s.scalars(
+                select(Item)
+                .where(
+                    Item.source_id == source_id, Item.identifier.like(escaped + "%", escape="\\")
+                )
+                .limit(limit)
+            )
+        )
+
+
+def _describe(item: Item) -> str:
+    parts = [item.identifier]
+    if item.label and item.label != item.identifier:
+        parts.append(f"label {item.label}")
+    if item.name:
+        parts.append(repr(item.name))
+    parts.append(f"dataset {item.dataset_uuid[:8]}")
+    return ", ".join(parts)
+
+
+ITEM_STATUSES = ("pending", "live", "synchronized", "failed")
+
+
+def _item_json(item: Item) -> dict[str, Any]:
+    """What ``items`` lists for one item; ``item`` shows the same keys and its records.
+
+    ``failures`` counts the failed attempts since the item last synchronized (or was
+    queued again); ``warnings`` are those of its last attempt.
+    """
+    last = item.records[-1] if item.records else {}
+    return {
+        "identifier": item.identifier,
+        "label": item.label,
+        "name": item.name,
+        "status": item.status,
+        "dataset_uuid": item.dataset_uuid,
+        "failures": item.attempts,
+        "next_retry": iso(item.next_retry),
+        "last_error": item.last_error,
+        "warnings": list(last.get("warnings") or []),
+        "last_sync": iso(item.last_sync),
+        "sync_count": item.sync_count,
+    }
 
 
 def list_items(
     rt: Runtime, name: str, status: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     src = repo.get_source(rt.state, name)
-    valid = {"pending", "live", "synchronized", "failed"}
-    if status and status not in valid:
-        raise ConfigError(f"unknown status {status!r}", hint=f"one of {', '.join(sorted(valid))}")
-    out = []
-    for item in repo.list_items(rt.state, src.id, status, limit):
-        last = (item.records or [{}])[-1] if item.records else {}
-        out.append(
-            {
-                "identifier": item.identifier,
-                "status": item.status,
-                "dataset_uuid": item.dataset_uuid,
-                "attempts": item.attempts,
-                "next_retry": item.next_retry.isoformat() if item.next_retry else None,
-                "last_error": item.last_error,
-                "warnings": last.get("warnings", []),
-                "last_sync": item.last_sync.isoformat() if item.last_sync else None,
-                "sync_count": item.sync_count,
-            }
-        )
-    return out
+    if status and status not in ITEM_STATUSES:
+        raise ConfigError(f"unknown status {status!r}", hint=f"one of {', '.join(ITEM_STATUSES)}")
+    return [_item_json(i) for i in repo.list_items(rt.state, src.id, status, limit)]
 
 
-def show_item(rt: Runtime, name: str, identifier: str) -> dict[str, Any]:
+def show_item(rt: Runtime, name: str, ref: str) -> dict[str, Any]:
+    """One item (found by :func:`resolve_item`): the keys of ``list_items`` + records."""
     src = repo.get_source(rt.state, name)
-    item = repo.get_item(rt.state, src.id, identifier)
-    return {
-        "identifier": item.identifier,
-        "status": item.status,
-        "dataset_uuid": item.dataset_uuid,
-        "attempts": item.attempts,
-        "last_error": item.last_error,
-        "records": item.records,
-    }
+    item = resolve_item(rt, src, ref)
+    return {**_item_json(item), "records": [iso_record(r) for r in item.records or []]}

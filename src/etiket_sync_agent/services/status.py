@@ -9,9 +9,13 @@ from typing import Any
 
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.services.sources import list_sources
+from etiket_sync_agent.services.times import iso
 from etiket_sync_agent.state import repository as repo
 
 STALE_AFTER = timedelta(seconds=30)
+
+#: the values of ``loop.state`` (``loop.state_text`` says the same for people)
+LOOP_STATES = ("never_run", "running", "stopped", "crashed", "gone", "stale")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -25,33 +29,52 @@ def _pid_alive(pid: int) -> bool:
 
 
 def loop_state(rt: Runtime) -> dict[str, Any]:
+    """The loop as data. ``state`` is one of :data:`LOOP_STATES`:
+
+    ``running``; ``stopped`` (it ended cleanly); ``crashed`` (it ended on an error, see
+    ``message``); ``gone`` (it says running but its process no longer exists: killed);
+    ``stale`` (running, but no heartbeat for ``STALE_AFTER``: hung, or on another host);
+    ``never_run``. ``state_text`` is the phrase for people.
+    """
+    keys = ("state", "state_text", "pid", "host", "started", "last_heartbeat", "iteration")
     row = repo.loop_status(rt.state)
     if row is None:
-        return {"state": "never run", "pid": None, "last_heartbeat": None, "iteration": 0}
-    state = row.state
+        return dict.fromkeys(keys) | {
+            "state": "never_run",
+            "state_text": "never run",
+            "iteration": 0,
+            "message": None,
+        }
+    state = row.state if row.state in LOOP_STATES else "stopped"
+    text = state
     if state == "running":
-        stale = row.last_heartbeat is None or (
-            datetime.now(timezone.utc) - row.last_heartbeat > STALE_AFTER
+        age = (
+            None if row.last_heartbeat is None else datetime.now(timezone.utc) - row.last_heartbeat
         )
         dead = row.host == socket.gethostname() and row.pid and not _pid_alive(row.pid)
         if dead:
-            state = "stopped (process gone)"
-        elif stale:
-            state = "unresponsive"
+            state, text = "gone", "stopped (process gone)"
+        elif age is None or age > STALE_AFTER:
+            state = "stale"
+            text = "not responding" + (
+                f" (no heartbeat for {int(age.total_seconds())} s)" if age is not None else ""
+            )
     return {
         "state": state,
+        "state_text": text,
         "pid": row.pid,
         "host": row.host,
-        "started": row.started.isoformat() if row.started else None,
-        "last_heartbeat": row.last_heartbeat.isoformat() if row.last_heartbeat else None,
+        "started": iso(row.started),
+        "last_heartbeat": iso(row.last_heartbeat),
         "iteration": row.iteration,
         "message": row.message,
     }
 
 
+#: the keys of each source in ``status``, in this order
+STATUS_SOURCE_KEYS = ("name", "backend", "status", "scope", "items", "last_error")
+
+
 def status(rt: Runtime) -> dict[str, Any]:
-    sources = [
-        {k: s[k] for k in ("name", "backend", "status", "scope", "items", "last_error")}
-        for s in list_sources(rt)
-    ]
+    sources = [{k: s[k] for k in STATUS_SOURCE_KEYS} for s in list_sources(rt)]
     return {"home": str(rt.home.data_dir), "loop": loop_state(rt), "sources": sources}
