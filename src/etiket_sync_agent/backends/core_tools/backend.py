@@ -25,6 +25,7 @@ from etiket_sync_agent.backends.core_tools.reader import (
     read_measurement,
     write_measurement,
 )
+from etiket_sync_agent.backends.core_tools.reader.schema import check_access
 from etiket_sync_agent.errors import ConfigError, EtiketSyncError
 from etiket_sync_agent.plugins.base import DatabaseBackend
 from etiket_sync_agent.plugins.context import HDF5_NETCDF
@@ -120,6 +121,7 @@ class CoreToolsBackend(DatabaseBackend):
         try:
             with self.db.transaction() as cur:
                 schema = detect_schema(cur)
+                check_access(cur, schema)
         except EtiketSyncError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
         finally:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import NotCoreToolsError
+from .errors import CoreToolsPermissionError, NotCoreToolsError
 
 OVERVIEW = "global_measurement_overview"
 PARAMETERS = "measurement_parameters"
@@ -93,3 +93,17 @@ def detect_schema(cur: Any) -> Schema:
         else:
             version = "0 (one table per measurement)"
     return Schema(version, has_params, has_scope, columns)
+
+
+def check_access(cur: Any, schema: Schema) -> None:
+    """CoreToolsPermissionError naming the grant if the user cannot read the tables."""
+    tables = [OVERVIEW] + ([PARAMETERS] if schema.has_parameters_table else [])
+    cur.execute("SELECT current_user")
+    user = cur.fetchone()[0]
+    for table in tables:
+        cur.execute("SELECT has_table_privilege(to_regclass(%s), 'SELECT')", (table,))
+        if not cur.fetchone()[0]:
+            raise CoreToolsPermissionError(
+                f"user {user!r} may not read table {table}",
+                hint=f"grant it: GRANT SELECT ON ALL TABLES IN SCHEMA public TO {user}",
+            )
