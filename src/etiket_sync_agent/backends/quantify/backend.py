@@ -29,7 +29,8 @@ from etiket_sync_agent.backends.quantify.reader import (
     read_progress,
     read_snapshot,
 )
-from etiket_sync_agent.errors import ConfigError, DatasetError
+from etiket_sync_agent.backends.quantify.reader.digest import content_digest
+from etiket_sync_agent.errors import ConfigError, DatasetError, StoreError
 from etiket_sync_agent.plugins.base import FileBackend, default_accept
 from etiket_sync_agent.plugins.context import SyncContext
 from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
@@ -161,10 +162,9 @@ class QuantifyBackend(FileBackend):
                 ctx.warn(w)
         by_name = {f.name: f for f in files}
         previous: dict[str, Any] = dict(item.state.get("files", {}))
+        stored_files = ctx.stored_files()
         stored = {
-            name
-            for name, info in ctx.stored_files().items()
-            if info.latest.status.value == "complete"
+            name for name, info in stored_files.items() if info.latest.status.value == "complete"
         }
 
         def unchanged(f: MeasurementFile) -> bool:
@@ -172,6 +172,21 @@ class QuantifyBackend(FileBackend):
 
         problems: list[DatasetError] = []
         seen: dict[str, list[int]] = {}
+        old_digests: dict[str, str] = dict(item.state.get("digests", {}))
+        digests: dict[str, str] = {}
+
+        def store_dataset(ds: Any, name: str, *, live_file: bool = False) -> None:
+            """Store a converted dataset unless the same content is stored complete."""
+            digest = content_digest(ds)
+            digests[name] = digest
+            # a live pass that found no new point stores nothing (no pile of live versions)
+            if old_digests.get(name) == digest and (
+                name in stored or (live_file and name in stored_files)
+            ):
+                ctx.log(f"{name}: same content as stored, not stored again")
+                return
+            ctx.upload_xarray(ds, name=name, generator=GENERATOR, live=live_file)
+
         meta: dict[str, Any] | None = item.state.get("meta")
         with ctx.scratch_dir() as scratch:
             main_file = by_name.get(DATASET_FILE)
@@ -184,6 +199,7 @@ class QuantifyBackend(FileBackend):
                 meta = None
             elif unchanged(main_file) and meta is not None:
                 seen[main_file.name] = main_file.signature
+                digests[DATASET_FILE] = old_digests.get(DATASET_FILE, "")
             else:
                 with ctx.task(f"read {DATASET_FILE}"):
                     try:
@@ -233,7 +249,7 @@ class QuantifyBackend(FileBackend):
                 )
             if main is not None and main_file is not None:
                 with ctx.task(f"upload {DATASET_FILE} ({main.layout} layout)"):
-                    ctx.upload_xarray(main.ds, name=DATASET_FILE, generator=GENERATOR, live=live)
+                    store_dataset(main.ds, DATASET_FILE, live_file=live)
                     seen[main_file.name] = main_file.signature
                     if main.progress.points:
                         ctx.log(f"{main.progress.measured}/{main.progress.points} points measured")
@@ -245,18 +261,22 @@ class QuantifyBackend(FileBackend):
                 for f in others:
                     if unchanged(f):
                         seen[f.name] = f.signature
+                        if f.name in old_digests:
+                            digests[f.name] = old_digests[f.name]
                         skipped += 1
                         continue
                     try:
                         if f.converted:
                             read = read_dataset(f.path, scratch, f.name)
-                            ctx.upload_xarray(read.ds, name=f.name, generator=GENERATOR)
+                            store_dataset(read.ds, f.name)
                             del read
                         else:
                             ctx.upload_file(f.path, name=f.name)
                         seen[f.name] = f.signature
                     except DatasetError as exc:
                         problems.append(exc)
+                    except StoreError as exc:  # e.g. the file changed while it was stored
+                        problems.append(DatasetError(f"{f.name}: {exc.message}", exc.hint))
                     except FileNotFoundError:
                         problems.append(
                             FileVanishedError(f"{f.name} vanished while it was being synchronized")
@@ -281,4 +301,4 @@ class QuantifyBackend(FileBackend):
                 hint=first.hint,
                 retryable=any(p.retryable for p in problems),
             )
-        ctx.save_state({"files": seen, "meta": meta})
+        ctx.save_state({"files": seen, "meta": meta, "digests": digests})

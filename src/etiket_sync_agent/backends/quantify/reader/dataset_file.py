@@ -152,32 +152,38 @@ def _open_netcdf3(path: Path) -> Iterator[SourceFile]:
 def _open_hdf5(path: Path, rel: str) -> Iterator[SourceFile]:
     import h5netcdf
 
+    handle = h5netcdf.File(path, "r")
     try:
-        handle = h5netcdf.File(path, "r")
-    except ValueError as exc:  # h5netcdf: an HDF5 dataset without dimension scales
-        raise QuantifyFormatError(
-            f"{rel} is an HDF5 file but not a NetCDF dataset ({exc})",
-            hint="Quantify datasets are written by xarray/h5netcdf",
-        ) from None
-    try:
-        if handle.groups:
+        try:
+            f = _describe_hdf5(handle, rel)
+        except ValueError as exc:  # h5netcdf: an HDF5 dataset without dimension scales
+            reason = str(exc).splitlines()[0].strip()
             raise QuantifyFormatError(
-                f"{rel} holds groups ({', '.join(handle.groups)}): not a Quantify dataset"
-            )
-        dims = {str(k): int(v.size) for k, v in handle.dimensions.items()}
-        f = SourceFile("NetCDF4/HDF5", dims, _plain_attrs(handle.attrs), _handle=handle)
-        for name, var in handle.variables.items():
-            attrs = var.attrs
-            f.variables[str(name)] = VariableInfo(
-                str(name),
-                tuple(str(d) for d in var.dimensions),
-                np.dtype(var.dtype),
-                _plain_attrs(attrs),
-                fill_value=attrs.get("_FillValue"),
-                coordinates=_coordinates(attrs),
-            )
-        if not f.variables:
-            raise QuantifyFormatError(f"{rel} holds no variables: not a Quantify dataset")
+                f"{rel} is an HDF5 file but not a NetCDF dataset ({reason})",
+                hint="Quantify datasets are written by xarray/h5netcdf",
+            ) from None
         yield f
     finally:
         handle.close()
+
+
+def _describe_hdf5(handle: Any, rel: str) -> SourceFile:
+    if handle.groups:
+        raise QuantifyFormatError(
+            f"{rel} is not a Quantify dataset: it holds groups ({', '.join(handle.groups)})"
+        )
+    dims = {str(k): int(v.size) for k, v in handle.dimensions.items()}
+    f = SourceFile("NetCDF4/HDF5", dims, _plain_attrs(handle.attrs), _handle=handle)
+    for name, var in handle.variables.items():
+        attrs = var.attrs
+        f.variables[str(name)] = VariableInfo(
+            str(name),
+            tuple(str(d) for d in var.dimensions),
+            np.dtype(var.dtype),
+            _plain_attrs(attrs),
+            fill_value=attrs.get("_FillValue"),
+            coordinates=_coordinates(attrs),
+        )
+    if not f.variables:
+        raise QuantifyFormatError(f"{rel} holds no variables: not a Quantify dataset")
+    return f
