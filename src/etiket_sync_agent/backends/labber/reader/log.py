@@ -2,9 +2,11 @@
 
 * Grid: one dimension per step with more than one point, named after its channel, the
   first step last (innermost). Its values are a 1-D coordinate when they do not depend
-  on the other steps; otherwise the dimension is ``"<channel> index"`` and the channel an
-  N-D coordinate. Steps driven by relations (varying, ``Data`` attribute ``Step index``,
-  but with one point of their own) are N-D coordinates on the grid.
+  on the other steps; otherwise the dimension is ``"<channel> index"`` and the channel's
+  values a variable on the grid. Steps driven by relations (varying, ``Data`` attribute
+  ``Step index``, but with one point of their own) are variables on the grid too. Both
+  carry the attribute ``labber_role = "step"``: NetCDF lists non-dimension coordinates in
+  a space-separated attribute, so names with spaces (all Labber names) cannot be ones.
 * Scalar log channels: variables on the grid (Real/Imaginary column pairs as complex).
 * Vector log channels (``Traces``): variables on the grid plus their own axis
   ``"<channel> - <x name>"`` from ``_t0dt``/``_N`` or the stored x.
@@ -41,6 +43,10 @@ if TYPE_CHECKING:
     import xarray as xr
 
 _TRACE_AUX = ("_N", "_t0dt")
+#: CF time units of Labber's time stamps (seconds since the epoch, UTC)
+_EPOCH = "seconds since 1970-01-01 00:00:00"
+#: marks step channels stored as variables (see the module docstring)
+_STEP_ROLE = {"labber_role": "step"}
 
 
 @dataclass
@@ -251,13 +257,14 @@ def read_log(group: Any, key: str, *, live: bool = False) -> LogContent:
             pending_nd.append((channel, arrays[i], attrs))
         grid_dims.append(dim)
     for channel, values, attrs in pending_nd:
-        coords[names.add(channel)] = (grid_dims, values, attrs)
+        variables[names.add(channel)] = (grid_dims, values, {**attrs, **_STEP_ROLE})
     swept_set = set(grid.swept)
     for i, k in enumerate(step_index):
         if k in swept_set:
             continue
         channel = names_all[k]  # driven by a relation: varies with the swept steps
-        coords[names.add(channel)] = (grid_dims, arrays[i], _var_attrs(channel, channels))
+        attrs = {**_var_attrs(channel, channels), **_STEP_ROLE}
+        variables[names.add(channel)] = (grid_dims, arrays[i], attrs)
     n_steps = len(step_index)
     for (channel, _), values in zip(targets[n_steps:], arrays[n_steps:], strict=True):
         variables[names.add(channel)] = (grid_dims, values, _var_attrs(channel, channels))
@@ -266,7 +273,7 @@ def read_log(group: Any, key: str, *, live: bool = False) -> LogContent:
         variables[names.add("timestamp")] = (
             outer_dims,
             read_outer(data["Time stamp"], grid),
-            {"long_name": "time each trace was measured", "units": "s since 1970-01-01"},
+            {"long_name": "time each trace was measured", "units": _EPOCH},
         )
 
     traces = group.get("Traces")
@@ -276,7 +283,7 @@ def read_log(group: Any, key: str, *, live: bool = False) -> LogContent:
             variables[names.add("trace_timestamp")] = (
                 grid_dims,
                 read_entries(traces["Time stamp"], grid),
-                {"long_name": "time each trace entry was measured", "units": "s since 1970-01-01"},
+                {"long_name": "time each trace entry was measured", "units": _EPOCH},
             )
 
     if not completed and not live and content.measured < content.planned:
@@ -341,7 +348,7 @@ def _add_traces(
             coords[dim] = (dim, axis_values, x_attrs)
         elif axis_values is not None:
             index_dim = names.add(f"{dim} index")
-            coords[dim] = ([*grid_dims, index_dim], axis_values, x_attrs)
+            variables[dim] = ([*grid_dims, index_dim], axis_values, {**x_attrs, "labber_role": "x"})
             dim = index_dim
         variables[names.add(channel)] = ([*grid_dims, dim], values, _var_attrs(channel, channels))
 
