@@ -401,3 +401,30 @@ def build_reference_db(path: Path, journal_mode: str = "WAL") -> dict[str, int]:
     runs["incomplete"] = saver.run_id
     saver.dataset.conn.close()
     return runs
+
+
+def build_disagreeing_trees(path: Path) -> int:
+    """One run whose two trees hold an inferred parameter ``z`` (inferred from the shared
+    setpoint ``x``) with different values: QCoDeS' merge of the trees fails on it, the
+    reader keeps the first tree's values and warns. Returns the run id."""
+    from qcodes.dataset import (
+        Measurement,
+        initialise_or_create_database_at,
+        load_or_create_experiment,
+    )
+    from qcodes.parameters import ManualParameter
+
+    initialise_or_create_database_at(path)
+    exp = load_or_create_experiment("trees", sample_name="chip B")
+    x, z = ManualParameter("x", unit="V"), ManualParameter("z", unit="V")
+    y1, y2 = ManualParameter("y1", unit="A"), ManualParameter("y2", unit="A")
+    meas = Measurement(exp=exp, name="two trees\nsharing an inferred parameter")
+    meas.register_parameter(x)
+    meas.register_parameter(z, basis=(x,))
+    meas.register_parameter(y1, setpoints=(x,))
+    meas.register_parameter(y2, setpoints=(x,))
+    with meas.run() as ds:
+        for i in range(5):
+            ds.add_result((x, i), (z, i * 10), (y1, i))
+            ds.add_result((x, i), (z, i * 10 + 1), (y2, -i))
+    return ds.run_id

@@ -45,10 +45,11 @@ def database_state(path: Path) -> DatabaseState:
     return file_key(path), file_key(path.with_name(path.name + "-wal"))
 
 
-def settled_state(path: Path, racy_s: float = RACY_S) -> DatabaseState | None:
+def settled_state(path: Path, racy_s: float | None = None) -> DatabaseState | None:
     """:func:`database_state` if an equal state later proves the data unchanged: None when
     the database is missing, cannot be stat'ed, or one of its files was modified less than
-    ``racy_s`` seconds ago (or has a time in the future)."""
+    ``racy_s`` (default :data:`RACY_S`) seconds ago (or has a time in the future)."""
+    racy_s = RACY_S if racy_s is None else racy_s
     now = time.time_ns()
     try:
         state = database_state(path)
