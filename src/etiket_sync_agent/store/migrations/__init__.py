@@ -35,9 +35,9 @@ MIGRATIONS = Migrations(
 #: a damaged catalog file raises StateDBError (exit code 5), like a damaged state DB
 ROLE = DatabaseRole(
     what="the store catalog",
-    if_damaged="stop the agent and restore catalog.db from a backup, or move it aside "
-    "(add .broken to its name): a new, empty catalog is then created and every source "
-    "must be synchronized again (`etiket-sync retry`); the blobs stay under store/blobs",
+    if_damaged="stop the agent; restore catalog.db from a backup, or move it aside (add "
+    ".broken to its name) together with the home's state.db and add the sources again: "
+    "every dataset is then synchronized anew (content already in store/blobs is reused)",
 )
 
 
