@@ -15,6 +15,7 @@ from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.services import datasets, sources
 from tests.backends.qcodes.reader_support import (
     copy_db,
+    corpus_databases,
     qcodes_connect,
     qcodes_export,
 )
@@ -35,7 +36,8 @@ def test_every_run_of_every_corpus_database_reaches_the_store(runtime: Runtime) 
     runtime.store.create_scope("corpus")
     added: dict[str, Path] = {}
     refused: dict[str, str] = {}
-    for i, db in enumerate(sorted(corpus.rglob("*.db"))):
+    # every SQLite file, whatever its suffix: the content decides what is QCoDeS
+    for i, db in enumerate(corpus_databases()):
         name = f"db{i:02d}"
         # the corpus is an archive: no process writes it. Its files' mtimes are the
         # checkout's, so with the default timeout an unfinished newest run would stay
@@ -52,6 +54,7 @@ def test_every_run_of_every_corpus_database_reaches_the_store(runtime: Runtime) 
     assert len(added) >= 25
     SyncEngine(runtime, FAST).run(once=True)
     total = 0
+    warned: dict[str, int] = {}
     for name, db in added.items():
         items = sources.list_items(runtime, name)
         runs = list_runs(db)
@@ -60,8 +63,16 @@ def test_every_run_of_every_corpus_database_reaches_the_store(runtime: Runtime) 
             assert item["status"] == "synchronized", (db, item["last_error"])
             d = datasets.show_dataset(runtime, item["dataset_uuid"])
             assert [f["name"] for f in d["files"]] == ["measured_data.hdf5"]
+            # data warnings are on the item's record, naming the source, database and run
+            for warning in item["warnings"]:
+                assert warning.startswith(f"source {name}: run "), warning
+                assert f" of {db} " in warning, warning
+                warned[name] = warned.get(name, 0) + 1
         total += len(items)
     assert total > 100
+    # the v2/v3 fixtures hold runs whose trees disagree on a shared inferred parameter
+    assert len(warned) >= 3 and sum(warned.values()) >= 20, warned
+    assert any(db.suffix == ".sqlite" for db in corpus_databases())
     assert _tree_state(corpus) == before, "the corpus changed or got side files"
 
 
