@@ -91,7 +91,6 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
             attempts=0,
             next_retry=None,
             last_error=None,
-            synced_fingerprint=item.fingerprint,
             sync_count=item.sync_count + 1,
             last_sync=now,
             **kept,
