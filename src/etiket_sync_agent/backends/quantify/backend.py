@@ -11,7 +11,9 @@ changed within ``live_timeout_s`` and no newer measurement exists.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from etiket_sync_agent.backends.quantify.reader import (
     read_dataset,
     read_progress,
     read_snapshot,
+    tuid_time,
 )
 from etiket_sync_agent.backends.quantify.reader.digest import content_digest
 from etiket_sync_agent.errors import ConfigError, DatasetError, StoreError
@@ -38,6 +41,8 @@ from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
 logger = logging.getLogger(__name__)
 
 GENERATOR = "etiket_sync_agent.quantify"
+#: measurement folders with a TUID younger than this may be too new to hold files yet
+RECENT_S = 86400.0
 
 
 @dataclass
@@ -91,8 +96,9 @@ class QuantifyBackend(FileBackend):
         name = path.name
         if not default_accept(name):
             return False
-        if parse_folder_name(name) is not None:
-            return True
+        parsed = parse_folder_name(name)
+        if parsed is not None:
+            return not self._just_created_and_empty(path, parsed[0])
         key = str(path)
         if key not in self._warned:
             self._warned.add(key)
@@ -103,6 +109,24 @@ class QuantifyBackend(FileBackend):
                 path,
             )
         return False
+
+    @staticmethod
+    def _just_created_and_empty(path: Path, tuid: str) -> bool:
+        """A measurement folder MeasurementControl has just made, with nothing in it yet.
+
+        It is left for the scan that follows its first file: the engine ranks file
+        datasets by their newest file's time when first found, and an empty folder
+        would rank lowest, hiding the newest measurement from the live check. Only
+        folders whose TUID is from the last day are looked into (old ones cost nothing).
+        """
+        when = tuid_time(tuid)
+        if when is None or time.time() - when.timestamp() > RECENT_S:
+            return False
+        try:
+            with os.scandir(path) as it:
+                return not any(True for _ in it)
+        except OSError:
+            return False
 
     def ignored_folders(self) -> list[str]:
         """Folders at measurement level that are not measurements (warned once each)."""
@@ -137,6 +161,9 @@ class QuantifyBackend(FileBackend):
                 return False  # damaged: the normal sync reports it
             except DatasetError:
                 return True  # kept changing while read: being written
+            except Exception as exc:  # noqa: BLE001 - never fail the source's discovery
+                logger.warning("live check of %s: %s", item.identifier, exc)
+                return False
         self._progress[item.identifier] = (stamp, prog.has_nan)
         return prog.has_nan
 

@@ -151,7 +151,11 @@ def _open_netcdf3(path: Path) -> Iterator[SourceFile]:
 @contextmanager
 def _open_hdf5(path: Path, rel: str) -> Iterator[SourceFile]:
     import h5netcdf
+    import h5py
 
+    # a torn copy fails here, before h5netcdf half-builds a File it then cannot close
+    with h5py.File(path, "r") as probe:
+        probe.visititems(lambda _name, obj: obj.attrs.keys() and None)
     handle = h5netcdf.File(path, "r")
     try:
         try:

@@ -73,6 +73,7 @@ def read_private_copy(
         OSError,
         ValueError,
         KeyError,
+        RuntimeError,  # h5py: "Object visitation failed"
         QuantifyFormatError,
     ),
 ) -> tuple[T, FileStamp]:
