@@ -97,16 +97,16 @@ class CoreToolsBackend(DatabaseBackend):
 
     def _store_password(self) -> None:
         """Move a newly given password into the OS keyring if there is one; note where
-        it is kept in ``password_storage`` (shown by ``sources show``)."""
+        it is kept in ``login_stored_in`` (shown by ``sources show``)."""
         c = self.config
         if not c.password:
-            c.password_storage = ""
+            c.login_stored_in = ""
         elif c.password == password_store.KEYRING_MARK:
-            c.password_storage = password_store.IN_KEYRING
+            c.login_stored_in = password_store.IN_KEYRING
         elif password_store.store(self._key, c.password):
-            c.password, c.password_storage = password_store.KEYRING_MARK, password_store.IN_KEYRING
+            c.password, c.login_stored_in = password_store.KEYRING_MARK, password_store.IN_KEYRING
         else:
-            c.password_storage = password_store.IN_STATE_DB
+            c.login_stored_in = password_store.IN_STATE_DB
 
     # -- validation and identity ------------------------------------------------------
     def where(self) -> str:

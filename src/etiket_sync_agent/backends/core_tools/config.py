@@ -38,7 +38,7 @@ class CoreToolsConfig:
             "for `etiket-sync scopes map`"
         },
     )
-    password_storage: str = field(
+    login_stored_in: str = field(
         default="",
         metadata={"help": "set by the agent: where the password is stored"},
     )

@@ -3,7 +3,7 @@
 In the OS keyring (the ``keyring`` package) when a usable backend exists: the source's
 stored config then holds only :data:`KEYRING_MARK`. Otherwise the password stays in the
 source's config in the state database, in plain text, and the config field
-``password_storage`` says so (``etiket-sync sources show`` displays it; the password
+``login_stored_in`` says so (``etiket-sync sources show`` displays it; the password
 itself is always shown as ``***``).
 """
 
