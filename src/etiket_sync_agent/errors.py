@@ -9,10 +9,13 @@ from __future__ import annotations
 
 
 def error_line(exc: BaseException) -> str:
-    """One line describing ``exc`` for status displays (with the hint, if any)."""
+    """One line describing ``exc`` for status displays (with the hint, if any), with
+    passwords in URLs and connection strings blanked (errors quote them)."""
+    from etiket_sync_agent.plugins.config import redact_text  # it imports this module
+
     if isinstance(exc, EtiketSyncError):
-        return exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-    return f"{type(exc).__name__}: {exc}"
+        return redact_text(exc.message + (f" (hint: {exc.hint})" if exc.hint else ""))
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 class EtiketSyncError(Exception):
