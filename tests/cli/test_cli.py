@@ -218,8 +218,23 @@ def test_python_entry_points_run_the_loop(home, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "2"
     proc = subprocess.Popen([sys.executable, "-m", "etiket_sync_agent"], env=env)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
+    try:
+        # ready when the loop reports itself running with a heartbeat (not after a sleep)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            loop = json.loads(
+                subprocess.run(
+                    [ETIKET_SYNC, "status", "--json"], env=env, capture_output=True
+                ).stdout
+            )["loop"]
+            if loop["state"] == "running" and loop["pid"] == proc.pid and loop["iteration"]:
+                break
+            assert proc.poll() is None, "python -m etiket_sync_agent exited early"
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the loop never reported itself running")
+    finally:
+        proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
     st = json.loads(
         subprocess.run([ETIKET_SYNC, "status", "--json"], env=env, capture_output=True).stdout
