@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from etiket_sync_agent.engine.scanner import dataset_roots_for, scan
+import pytest
+
+from etiket_sync_agent.engine.scanner import dataset_roots_for, identifier_path, safe_name, scan
+from tests.conftest import NO_DAC_OVERRIDE
 from tests.helpers import make_dataset
 
 
@@ -68,3 +75,78 @@ def test_event_paths_map_to_their_dataset(tmp_path: Path) -> None:
     assert dataset_roots_for(tmp_path, 2, [tmp_path / "d1" / "run1" / "z" / "f"]) == {
         tmp_path / "d1" / "run1"
     }
+
+
+def test_names_that_are_not_utf8_get_safe_identifiers_that_lead_back(tmp_path: Path) -> None:
+    bad = os.fsdecode(b"run\xe9%1")
+    _bare(tmp_path / bad)
+    _bare(tmp_path / "run%E9%251")  # a real name looking like the escaped one
+    res = scan(tmp_path, -1)
+    # both have the same safe text (an edge no escaping avoids without renaming valid
+    # names, which would change the identity of every synchronized dataset)...
+    assert ids(res) == {"run%E9%251"} and len(res.hits) == 2
+    # ...and the real name wins; the escaped one leads back to the bytes
+    assert identifier_path(tmp_path, "run%E9%251") == tmp_path / "run%E9%251"
+    os.rename(tmp_path / "run%E9%251", tmp_path / "plain")
+    assert identifier_path(tmp_path, "run%E9%251") == tmp_path / bad
+    assert safe_name("ok name") == "ok name" and safe_name("100%") == "100%"
+    # a file with such a name inside a dataset: the fingerprint still works
+    (tmp_path / "plain" / os.fsdecode(b"\xff.txt")).write_text("x")
+    assert len(scan(tmp_path, -1).hits) == 2
+
+
+def _bare(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    (folder / "_QH_dataset_info.yaml").write_text("")
+
+
+_SCAN = """
+import json, sys
+from pathlib import Path
+from etiket_sync_agent.engine.scanner import scan
+res = scan(Path(sys.argv[1]), int(sys.argv[2]))
+print(json.dumps({"ids": sorted(h.identifier for h in res.hits), "errors": res.errors}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_unreadable_folders_are_reported_as_candidates(tmp_path: Path) -> None:
+    """As a user without read permission (root: without its capabilities)."""
+    prefix: tuple[str, ...] = ()
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root and setpriv (util-linux) is missing")
+        prefix = NO_DAC_OVERRIDE
+    make_dataset(tmp_path, "good")
+    locked = make_dataset(tmp_path, "locked")
+    listless = make_dataset(tmp_path, "listless")
+    plain = tmp_path / "plain_listless"
+    plain.mkdir()
+    lost = tmp_path / "lost+found"
+    lost.mkdir()
+    os.chmod(locked, 0o000)
+    os.chmod(lost, 0o000)
+    os.chmod(listless, 0o311)  # the info file can be reached: a dataset
+    os.chmod(plain, 0o311)  # no info file there: not a dataset
+    try:
+
+        def run(level: int) -> dict:
+            proc = subprocess.run(
+                [*prefix, sys.executable, "-c", _SCAN, str(tmp_path), str(level)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert proc.returncode == 0, proc.stderr
+            return json.loads(proc.stdout)
+
+        out = run(-1)
+        assert out["ids"] == ["good", "listless", "locked"]
+        assert any("locked" in e and "Permission denied" in e for e in out["errors"])
+        out = run(1)  # every entry at level 1 is a dataset, readable or not
+        assert out["ids"] == ["good", "listless", "locked", "lost+found", "plain_listless"]
+    finally:
+        for p in (locked, lost, listless, plain):
+            os.chmod(p, 0o755)
+    # readable again: a new fingerprint (the item is synchronized again)
+    assert {h.identifier for h in scan(tmp_path, -1).hits} == {"good", "listless", "locked"}
