@@ -17,6 +17,19 @@ connections, so the small-run case is also timed with one connection for all run
 
 Defaults are smaller (300 small runs, 2 large runs of 500 x 500) so a plain run takes
 about a minute; the numbers quoted in bench/RESULTS.md use the command above.
+
+Two more cases, measured against the previous behaviour in the same run:
+
+* ``--wal-copy-mb N``: a database of ~N MB left with a ``-wal`` but no ``-shm`` (a
+  crash), read the way the agent polls it (newest run, runs after the last one). Baseline:
+  a fresh private copy per read (what every read did before); ours: one copy shared
+  while the files are unchanged.
+* ``--idle-polls N``: N discovery polls + live checks of an unchanged database of
+  ``--small-runs`` runs through the qcodes backend; baseline: the same queries on the
+  database at every poll (what the backend did before).
+
+    python bench/bench_qcodes_reader.py --small-runs 300 --large-runs 0 \
+        --wal-copy-mb 1000 --idle-polls 2000
 """
 
 from __future__ import annotations
@@ -176,6 +189,128 @@ def _summary(label: str, qcodes: list[float], ours: list[float]) -> dict[str, fl
     return {"qcodes_ms": q * 1e3, "ours_ms": o * 1e3, "ratio": q / o}
 
 
+def _left_over_wal(db: Path, out: Path) -> None:
+    """``out``: ``db`` plus a ``-wal`` holding one more committed row, no ``-shm`` (as a
+    crash or a copy of a live database leaves it)."""
+    import shutil
+    import sqlite3
+
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        table = writer.execute("SELECT result_table_name FROM runs ORDER BY run_id DESC").fetchone()
+        writer.execute(f'INSERT INTO "{table[0]}" DEFAULT VALUES')
+        shutil.copyfile(db, out)
+        shutil.copyfile(f"{db}-wal", f"{out}-wal")
+    finally:
+        writer.close()
+
+
+def bench_wal_copy(work: Path, size_mb: int, reads: int) -> dict[str, float]:
+    """Polling reads of a database in the -wal-without--shm state: copy per read vs shared."""
+    import sqlite3
+
+    from etiket_sync_agent.backends.qcodes.reader import (
+        close_idle_connections,
+        newest_run,
+        runs_since,
+        snapshots,
+    )
+
+    db = work / "walcopy-src.db"
+    db.unlink(missing_ok=True)
+    build_small(db, 20)
+    gc.collect()
+    with sqlite3.connect(db) as conn:  # pad it to the size of a long-used database
+        conn.execute("CREATE TABLE padding (blob BLOB)")
+        chunk = np.random.default_rng(0).bytes(2**20)
+        conn.executemany("INSERT INTO padding VALUES (?)", ((chunk,) for _ in range(size_mb)))
+    conn.close()
+    crashed = work / "walcopy" / "crashed.db"
+    crashed.parent.mkdir(exist_ok=True)
+    for side in ("", "-wal", "-shm"):
+        Path(f"{crashed}{side}").unlink(missing_ok=True)
+    _left_over_wal(db, crashed)
+    mb = crashed.stat().st_size / 2**20
+
+    def poll() -> None:  # what the agent reads each second: the live check and discovery
+        newest_run(crashed)
+        runs_since(crashed, 10**9)
+
+    def timed(fresh_copy: bool) -> list[float]:
+        close_idle_connections()
+        poll()  # warm up (page cache; ours: the first copy)
+        times = []
+        for _ in range(reads):
+            if fresh_copy:  # the old behaviour: every open copied the files
+                close_idle_connections()
+            t0 = time.perf_counter()
+            poll()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    base, ours = timed(True), timed(False)
+    close_idle_connections()
+    assert not snapshots.held()
+    b, o = statistics.median(base), statistics.median(ours)
+    print(
+        f"-wal without -shm, {mb:.0f} MB database, {reads} polls (live check + discovery):"
+        f" copy per read {b * 1e3:.1f} ms/poll, shared copy {o * 1e3:.2f} ms/poll"
+        f" ({b / o:.0f}x); data copied per poll: {2 * mb:.0f} MB -> 0 MB"
+    )
+    return {"db_mb": mb, "copy_per_read_ms": b * 1e3, "shared_ms": o * 1e3, "ratio": b / o}
+
+
+def bench_idle_polls(db: Path, polls: int) -> dict[str, float]:
+    """Discovery poll + live check of an unchanged database: queries each time (before)
+    vs the backend answering from the files' stat."""
+    from etiket_sync_agent.backends.qcodes.backend import QCoDeSBackend, QCoDeSConfig
+    from etiket_sync_agent.backends.qcodes.reader import newest_run, runs_since, settled_state
+    from etiket_sync_agent.plugins.items import SyncItem
+
+    backend = QCoDeSBackend(QCoDeSConfig(db), "bench")
+    found = backend.get_new_datasets(None)
+    last = SyncItem(
+        id=1,
+        source_name="bench",
+        identifier=found[-1].identifier,
+        dataset_uuid="u",
+        scope="s",
+        priority=found[-1].priority,
+        label=found[-1].label,
+    )
+    deadline = time.monotonic() + 10
+    while settled_state(db) is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # files written a moment ago are not trusted to be unchanged
+    run_id = int(last.priority)
+
+    def before() -> None:
+        runs_since(db, run_id)
+        newest_run(db, with_row_counts=True)
+
+    def ours() -> None:
+        assert backend.get_new_datasets(last) == []
+        backend.check_live_dataset(last)
+
+    results = {}
+    for label, poll in (("before", before), ("ours", ours)):
+        poll()
+        times = []
+        for _ in range(polls):
+            t0 = time.perf_counter()
+            poll()
+            times.append(time.perf_counter() - t0)
+        results[label] = statistics.median(times)
+    b, o = results["before"], results["ours"]
+    print(
+        f"idle poll of {len(found)} runs (discovery + live check): queries {b * 1e6:.0f} us,"
+        f" stat {o * 1e6:.0f} us ({b / o:.0f}x); at one poll a second"
+        f" {b * 100:.3f} % -> {o * 100:.4f} % of a core per database"
+    )
+    return {"runs": len(found), "query_us": b * 1e6, "stat_us": o * 1e6, "ratio": b / o}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small-runs", type=int, default=300)
@@ -193,6 +328,13 @@ def main() -> None:
         action="store_true",
         help="build the --memory-size run without shapes (ours only: over the memory limit"
         " it is streamed as flat columns)",
+    )
+    parser.add_argument(
+        "--wal-copy-mb", type=int, default=0, help="also time reads of an N MB -wal-only database"
+    )
+    parser.add_argument("--wal-copy-reads", type=int, default=20)
+    parser.add_argument(
+        "--idle-polls", type=int, default=0, help="also time N idle discovery polls"
     )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -258,6 +400,14 @@ def main() -> None:
                 f" after imports), {time.perf_counter() - t0:.1f} s incl. start-up"
             )
             results.setdefault("memory", {})[impl] = {"base": base, "peak": peak}
+    if args.wal_copy_mb:
+        results["wal_copy"] = bench_wal_copy(work, args.wal_copy_mb, args.wal_copy_reads)
+    if args.idle_polls:
+        db = work / "idle.db"
+        db.unlink(missing_ok=True)
+        build_small(db, args.small_runs or 300)
+        gc.collect()
+        results["idle_polls"] = bench_idle_polls(db, args.idle_polls)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
