@@ -50,6 +50,8 @@ class DatabaseDiscovery:
 
     def next_due(self, now: float) -> float:
         """Monotonic time at which this source wants discovery again."""
+        if not self._last_poll:
+            return now  # never asked (monotonic time may be below the interval)
         return self._last_poll + self.settings.db_poll_interval_s
 
     def has_hints(self) -> bool:

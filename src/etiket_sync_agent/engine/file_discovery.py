@@ -84,6 +84,8 @@ class FileDiscovery:
 
     def next_due(self, now: float) -> float:
         """Monotonic time at which this source wants discovery again (without events)."""
+        if not self._last_full:
+            return now  # never scanned (monotonic time may be below any interval)
         full_at = self._last_full + self._full_interval()
         if self.watcher is not None:
             return full_at

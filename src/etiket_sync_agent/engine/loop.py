@@ -174,7 +174,7 @@ class SyncEngine:
             if once or rt.discovery_due(now, slack):
                 self._discover(rt, summary, force=once)
         now = time.monotonic()
-        busy = [rt for rt in runtimes if once or rt.live or rt.work_at <= now]
+        busy = [rt for rt in runtimes if once or rt.live or rt.work_at <= now + slack]
         deadline = None if once else time.monotonic() + self.settings.iteration_budget_s
         workers = max(1, min(self.settings.workers, len(busy)))
         if workers == 1:
