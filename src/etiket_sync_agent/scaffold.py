@@ -32,9 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from etiket_sync_agent.errors import ConfigError
+from etiket_sync_agent.plugins.registry import BACKEND_GROUP, CONVERTER_GROUP
 
-BACKEND_GROUP = "etiket_sync_agent.connectors"
-CONVERTER_GROUP = "etiket_sync_agent.converters"
 SDK_DISTRIBUTION = "etiket_sync_agent"
 DEFAULT_VERSION = "0.0.1"
 BASES = ("database", "file")

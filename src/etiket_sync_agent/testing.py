@@ -33,9 +33,7 @@ from typing import Any, ClassVar
 from etiket_sync_agent.plugins.base import DatabaseBackend, FileBackend, SyncBackend
 from etiket_sync_agent.plugins.converter import FileConverter
 from etiket_sync_agent.plugins.items import ScopeRequirement
-
-BACKEND_GROUP = "etiket_sync_agent.connectors"
-CONVERTER_GROUP = "etiket_sync_agent.converters"
+from etiket_sync_agent.plugins.registry import BACKEND_GROUP, CONVERTER_GROUP
 
 _ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SUFFIX = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9._+-]*")

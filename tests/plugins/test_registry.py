@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,14 @@ def test_importing_the_cli_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_entry_point_group_names_are_defined_once() -> None:
+    """``plugins/registry.py`` names the groups; the SDK and the scaffold use its names."""
+    src = Path(__file__).resolve().parents[2] / "src" / "etiket_sync_agent"
+    defining = [
+        p.relative_to(src).as_posix()
+        for p in src.rglob("*.py")
+        if '"etiket_sync_agent.connectors"' in p.read_text(encoding="utf-8")
+    ]
+    assert defining == ["plugins/registry.py"]

@@ -19,6 +19,7 @@ from etiket_sync_agent.errors import PluginError
 
 logger = logging.getLogger(__name__)
 
+#: the entry-point groups plugins register in (defined here only; import them from here)
 BACKEND_GROUP = "etiket_sync_agent.connectors"
 CONVERTER_GROUP = "etiket_sync_agent.converters"
 GROUPS = {BACKEND_GROUP: "backend", CONVERTER_GROUP: "converter"}
@@ -165,13 +166,6 @@ class Registry:
 
     def converter(self, name: str) -> Any:
         return self.get("converter", name)
-
-    def converter_for(self, path: Any) -> Any | None:
-        """The first converter (by name) whose ``input_type`` matches ``path``'s suffix."""
-        for info in self.list("converter"):
-            if info.ok and info.obj.matches(path):
-                return info.obj
-        return None
 
 
 _default: Registry | None = None
