@@ -47,14 +47,16 @@ class LabberFile:
 
 
 def read_labber_header(path: Path) -> LabberHeader:
-    """The header of the Labber log at ``path`` (see :class:`LabberHeader`)."""
-    return read_with_retries(path, lambda f: read_header(f, path.stem))
+    """The header of the Labber log at ``path`` (see :class:`LabberHeader`); a snapshot
+    if Labber is writing it."""
+    return read_with_retries(path, lambda f: read_header(f, path.stem), stable=False)
 
 
 def read_labber_file(path: Path, *, live: bool = False) -> LabberFile:
     """Every log of the file at ``path``, read into memory (the file is closed after).
 
-    ``live``: the file may still be written (incomplete logs are not warned about).
+    ``live``: the file may still be written: a snapshot is read (see
+    :func:`.opening.read_with_retries`) and incomplete logs are not warned about.
     """
 
     def read(f: Any) -> LabberFile:
@@ -63,4 +65,4 @@ def read_labber_file(path: Path, *, live: bool = False) -> LabberFile:
         logs += [read_log(f[key], key, live=live) for key in appended_log_keys(f)]
         return LabberFile(header, logs)
 
-    return read_with_retries(path, read)
+    return read_with_retries(path, read, stable=not live)

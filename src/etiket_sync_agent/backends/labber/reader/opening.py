@@ -83,9 +83,17 @@ def _explain(path: Path, exc: BaseException) -> LabberReadError:
 
 
 def read_with_retries(
-    path: Path, read: Callable[[Any], T], pauses: tuple[float, ...] = RETRY_PAUSES
+    path: Path,
+    read: Callable[[Any], T],
+    pauses: tuple[float, ...] = RETRY_PAUSES,
+    *,
+    stable: bool = True,
 ) -> T:
     """``read(h5file)`` on ``path`` opened by :func:`open_log`, retried when torn.
+
+    ``stable``: the file must not change during a read (a finished log). With False (a
+    log being measured, which Labber appends to several times a second) a read that
+    succeeds is taken as a snapshot: what Labber appended meanwhile comes at the next read.
 
     Raises :class:`LabberReadError`: ``retryable`` when the file kept changing through
     every attempt (Labber writing), not retryable when it is wrong as it is.
@@ -123,6 +131,8 @@ def read_with_retries(
                     f"{path.name} disappeared while it was read", hint=None
                 ) from None
             continue
+        if not stable:
+            return result
         try:
             if file_state(path) == before:
                 return result
