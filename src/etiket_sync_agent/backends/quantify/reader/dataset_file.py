@@ -148,46 +148,98 @@ def _open_netcdf3(path: Path) -> Iterator[SourceFile]:
         handle.close()
 
 
+_PHONY_DIM = b"This is a netCDF dimension but not a netCDF variable"
+
+
+class _HDF5Variables:
+    """``variables[name][...]`` over an h5py file, text decoded as str (like h5netcdf)."""
+
+    def __init__(self, h5file: Any) -> None:
+        self._file = h5file
+
+    def __getitem__(self, name: str) -> Any:
+        import h5py
+
+        ds = self._file[name]
+        info = h5py.check_string_dtype(ds.dtype)
+        return ds.asstr() if info is not None else ds
+
+
+class _HDF5Handle:
+    def __init__(self, h5file: Any) -> None:
+        self.variables = _HDF5Variables(h5file)
+
+
+def _h5_attrs(obj: Any) -> dict[str, Any]:
+    """An HDF5 object's attributes, without reading the encoding ones (references)."""
+    out = {}
+    attrs = obj.attrs
+    for key in attrs:
+        if key not in _ENCODING_ATTRS:
+            out[key] = attrs[key]
+    return _plain_attrs(out)
+
+
 @contextmanager
 def _open_hdf5(path: Path, rel: str) -> Iterator[SourceFile]:
-    import h5netcdf
+    """NetCDF4 read straight from HDF5 with h5py: what h5netcdf does, minus its
+    bookkeeping (this is the per-measurement hot path). Dimensions are the datasets
+    marked as dimension scales; a variable's dimensions come from its
+    ``DIMENSION_LIST``; a dataset without one is not NetCDF."""
     import h5py
 
-    # a torn copy fails here, before h5netcdf half-builds a File it then cannot close
-    with h5py.File(path, "r") as probe:
-        probe.visititems(lambda _name, obj: obj.attrs.keys() and None)
-    handle = h5netcdf.File(path, "r")
-    try:
-        try:
-            f = _describe_hdf5(handle, rel)
-        except ValueError as exc:  # h5netcdf: an HDF5 dataset without dimension scales
-            reason = str(exc).splitlines()[0].strip()
+    with h5py.File(path, "r") as h5:
+        groups = [k for k, v in h5.items() if isinstance(v, h5py.Group)]
+        if groups:
             raise QuantifyFormatError(
-                f"{rel} is an HDF5 file but not a NetCDF dataset ({reason})",
-                hint="Quantify datasets are written by xarray/h5netcdf",
-            ) from None
+                f"{rel} is not a Quantify dataset: it holds groups ({', '.join(groups)})"
+            )
+        # committed datatypes (h5netcdf's complex type) are no variables
+        objects = {k: v for k, v in h5.items() if isinstance(v, h5py.Dataset)}
+        dims: dict[str, int] = {}
+        phony: set[str] = set()
+        for name, obj in objects.items():
+            if obj.attrs.get("CLASS") == b"DIMENSION_SCALE":
+                dims[name] = int(obj.shape[0]) if obj.ndim else 0
+                label = obj.attrs.get("NAME")
+                if isinstance(label, bytes | np.bytes_) and label.startswith(_PHONY_DIM):
+                    phony.add(name)
+        f = SourceFile(
+            "NetCDF4/HDF5",
+            dims,
+            _plain_attrs({k: h5.attrs[k] for k in h5.attrs if k not in _ENCODING_ATTRS}),
+            _handle=_HDF5Handle(h5),
+        )
+        for name, obj in objects.items():
+            if name in phony:
+                continue
+            if name in dims:
+                var_dims: tuple[str, ...] = (name,)
+            elif obj.ndim == 0:
+                var_dims = ()
+            else:
+                refs = obj.attrs.get("DIMENSION_LIST")
+                if refs is None or len(refs) != obj.ndim:
+                    raise QuantifyFormatError(
+                        f"{rel} is an HDF5 file but not a NetCDF dataset (the dataset"
+                        f" {name!r} has no dimensions)",
+                        hint="Quantify datasets are written by xarray/h5netcdf",
+                    )
+                var_dims = tuple(h5[axis[0]].name.rsplit("/", 1)[-1] for axis in refs)
+            attrs = obj.attrs
+            dtype = obj.dtype
+            if h5py.check_string_dtype(dtype) is not None:
+                dtype = np.dtype(object)
+            f.variables[name] = VariableInfo(
+                name,
+                var_dims,
+                np.dtype(dtype),
+                _h5_attrs(obj),
+                fill_value=attrs.get("_FillValue") if "_FillValue" in attrs else None,
+                coordinates=_coordinates({"coordinates": attrs["coordinates"]})
+                if "coordinates" in attrs
+                else (),
+            )
+        if not f.variables:
+            raise QuantifyFormatError(f"{rel} holds no variables: not a Quantify dataset")
         yield f
-    finally:
-        handle.close()
-
-
-def _describe_hdf5(handle: Any, rel: str) -> SourceFile:
-    if handle.groups:
-        raise QuantifyFormatError(
-            f"{rel} is not a Quantify dataset: it holds groups ({', '.join(handle.groups)})"
-        )
-    dims = {str(k): int(v.size) for k, v in handle.dimensions.items()}
-    f = SourceFile("NetCDF4/HDF5", dims, _plain_attrs(handle.attrs), _handle=handle)
-    for name, var in handle.variables.items():
-        attrs = var.attrs
-        f.variables[str(name)] = VariableInfo(
-            str(name),
-            tuple(str(d) for d in var.dimensions),
-            np.dtype(var.dtype),
-            _plain_attrs(attrs),
-            fill_value=attrs.get("_FillValue"),
-            coordinates=_coordinates(attrs),
-        )
-    if not f.variables:
-        raise QuantifyFormatError(f"{rel} holds no variables: not a Quantify dataset")
-    return f
