@@ -33,7 +33,7 @@ from tests.conftest import FAST
 from tests.helpers import item_status, running_engine, wait_for
 
 WRITER = Path(__file__).with_name("mc_writer.py")
-NX, NY = 20, 10
+NX, NY = 12, 8
 
 
 def _start_writer(datadir: Path, nx: int, ny: int, delay: float, interval: float, *extra: str):
