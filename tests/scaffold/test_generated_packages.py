@@ -117,10 +117,20 @@ def fill_in(path: Path, method: str, body: str) -> None:
     path.write_text(text[: m.start()] + code + text[m.end() :], encoding="utf-8")
 
 
-def append_to_test_class(path: Path, code: str) -> None:
-    """Add a method to the generated test class (the last thing in the file)."""
+def write_sample(path: Path, code: str) -> None:
+    """Replace the generated test's ``sample_config``/``sample_input`` (a required TODO
+    that fails) by ``code``, as the author does."""
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.rstrip("\n") + "\n" + code, encoding="utf-8")
+    todo = re.compile(r"^    def sample_\w+\(self, tmp_path\):\n(?:        .*\n|\n)*", re.MULTILINE)
+    matches = list(todo.finditer(text))
+    assert len(matches) == 1, f"expected one sample TODO in {path.name}"
+    assert 'pytest.fail("TODO: write a sample' in matches[0].group(0)
+    m = matches[0]
+    body = textwrap.dedent(code).strip("\n")
+    path.write_text(
+        text[: m.start()] + textwrap.indent(body, "    ") + "\n" + text[m.end() :],
+        encoding="utf-8",
+    )
 
 
 @dataclass
@@ -160,10 +170,8 @@ def generated(venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Generated
         for method, body in bodies.items():
             fill_in(path, method, body)
         assert "raise NotImplementedError" not in path.read_text(encoding="utf-8")
-    append_to_test_class(g.database / "tests" / "test_my_backend.py", DB_SAMPLE_CONFIG)
-    append_to_test_class(
-        g.converter / "tests" / "test_csv_to_hdf5_converter.py", CONVERTER_SAMPLE_INPUT
-    )
+    write_sample(g.database / "tests" / "test_my_backend.py", DB_SAMPLE_CONFIG)
+    write_sample(g.converter / "tests" / "test_csv_to_hdf5_converter.py", CONVERTER_SAMPLE_INPUT)
     venv.pip_install(g.database, g.file, g.converter)
     return g
 
@@ -313,21 +321,53 @@ def test_generated_converter_is_applied_by_folderbase(
 
 
 @pytest.mark.parametrize(
-    ("package", "expected"),
+    ("package", "expected", "code"),
     [
-        ("database", "3 passed"),  # with the sample_config the test added: a real sync
-        ("file", "2 passed, 1 skipped"),  # no sample: the end-to-end test says how to add one
-        ("converter", "3 passed"),
+        ("database", "3 passed", 0),  # with the sample the test wrote: a real sync
+        # implemented, but without a sample its tests fail and say what to write
+        ("file", "1 failed, 2 passed", 1),
+        ("converter", "3 passed", 0),
     ],
 )
-def test_generated_package_tests_pass(
-    venv: Venv, generated: Generated, tmp_path: Path, package: str, expected: str
+def test_generated_package_tests_pass_once_implemented_with_a_sample(
+    venv: Venv, generated: Generated, tmp_path: Path, package: str, expected: str, code: int
 ) -> None:
     folder = getattr(generated, package)
-    proc = venv.run(
+    proc = _pytest(venv, folder, tmp_path)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert expected in proc.stdout, proc.stdout
+    if code:
+        assert "TODO: write a sample of your data in sample_config()" in proc.stdout
+
+
+def _pytest(venv: Venv, folder: Path, tmp_path: Path):  # noqa: ANN202
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return venv.run(
         "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", tmp_path / "t",
         "-W", "error::pytest.PytestUnraisableExceptionWarning",
         cwd=folder, check=False,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert expected in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("kind", ["database", "converter"])
+def test_freshly_generated_tests_fail_until_the_plugin_is_implemented(
+    venv: Venv, tmp_path: Path, kind: str
+) -> None:
+    """A package as generated (every method a TODO) fails its own tests, also once the
+    author has written the sample: only a working plugin passes."""
+    out = tmp_path / "gen"
+    if kind == "database":
+        venv.script("generate_sync_agent_scaffold", "todo-backend", "--output-dir", out)
+        folder = out / "etiket-sync-agent-todo-backend"
+        tests, sample = folder / "tests" / "test_todo_backend.py", DB_SAMPLE_CONFIG
+    else:
+        venv.script("generate_converter_scaffold", "csv-to-todo", "--output-dir", out)
+        folder = out / "etiket-sync-agent-csv-to-todo-converters"
+        tests, sample = folder / "tests" / "test_csv_to_todo_converter.py", CONVERTER_SAMPLE_INPUT
+    proc = _pytest(venv, folder, tmp_path / "fresh")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "TODO: write a sample" in proc.stdout
+    write_sample(tests, sample)
+    proc = _pytest(venv, folder, tmp_path / "with-sample")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "NotImplementedError" in proc.stdout and "TODO: implement" in proc.stdout

@@ -140,6 +140,11 @@ def _render(result) -> None:  # noqa: ANN001 - a scaffold.ScaffoldResult (import
     render.console.print(tree, highlight=False)
     steps = [
         f"implement the TODOs in {result.todo_file.as_posix()}",
+        "write a small sample of your data in the test in tests/ (the tests fail until "
+        "it is there and synchronizes)"
+        if result.kind == "backend"
+        else "write a small sample input file in the test in tests/ (the tests fail "
+        "until it is there and converts)",
         f"cd {result.path.name} && pip install -e '.[test]' && pytest",
         f"etiket-sync plugins  (lists {result.entry_name})",
     ]
