@@ -37,13 +37,8 @@ from etiket_sync_agent.plugins.base import DATASET_INFO_FILE, default_accept
 @dataclass(frozen=True)
 class ScanHit:
     identifier: str  # path relative to the root, "/"-separated
-    location: str  # absolute path as a string (a Path per hit is measurably slow)
     fingerprint: str
     mtime: float  # newest mtime seen in the dataset (its priority: newest first)
-
-    @property
-    def path(self) -> Path:
-        return Path(self.location)
 
 
 @dataclass
@@ -154,7 +149,7 @@ def _unreadable_hit(root: str, path: str, result: ScanResult) -> None:
     fp = hashlib.blake2b(
         f"unreadable\0{st.st_mode}\0{st.st_mtime_ns}".encode(), digest_size=16
     ).hexdigest()
-    result.hits.append(ScanHit(safe_name(_rel(root, path)), path, fp, st.st_mtime))
+    result.hits.append(ScanHit(safe_name(_rel(root, path)), fp, st.st_mtime))
 
 
 def _may_hold(folder: str, marker: str) -> bool:
@@ -219,7 +214,7 @@ def _scan_marker(
         if d != root and any(e.name == marker for e in entries):
             if _accepted(d, accept):
                 fp, newest = fingerprint_entries(d, entries, result)
-                result.hits.append(ScanHit(safe_name(_rel(root, d)), d, fp, newest))
+                result.hits.append(ScanHit(safe_name(_rel(root, d)), fp, newest))
             continue
         for e in entries:
             if not _hidden(e.name) and e.is_dir(follow_symlinks=False):
@@ -282,7 +277,7 @@ def _candidate(
             return
         fp = hashlib.blake2b(f"{st.st_size}\0{st.st_mtime_ns}".encode(), digest_size=16).hexdigest()
         newest = st.st_mtime
-    result.hits.append(ScanHit(safe_name(_rel(root, path)), path, fp, newest))
+    result.hits.append(ScanHit(safe_name(_rel(root, path)), fp, newest))
 
 
 def _accepted(path: str, accept: Callable[[Path], bool] | None) -> bool:
