@@ -197,3 +197,33 @@ def test_schema_versions_are_detected(ct_db: str) -> None:
         assert b2.schema(cur).version == "1.2.0" and b2.schema(cur).has_scope
     b.close()
     b2.close()
+
+
+def test_memory_stays_below_twice_the_largest_array(
+    writer: ctw.Writer, ct_db: str, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    x, y = np.arange(1500.0), np.arange(1000.0)
+    vals = np.add.outer(x, y * 1e-3)
+    h = writer.complete(
+        "huge",
+        [ctw.MParam([ctw.Output("s", "V", vals)], [ctw.Axis("a", "V", x), ctw.Axis("b", "V", y)])],
+    )
+    del vals
+    b = _backend(ct_db)
+    small = writer.complete("warm-up", ctw.one_d("x", 10))
+    _export(b, small.uuid, tmp_path / "warm.hdf5")  # imports and caches: not the reader's
+    with b.db.transaction() as cur:
+        meas = read_measurement(cur, b.schema(cur), h.uuid)
+        tracemalloc.start()
+        try:
+            write_measurement(cur, meas, tmp_path / "huge.hdf5")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    largest = 1500 * 1000 * 8
+    assert peak < 2 * largest, f"peak {peak / 2**20:.1f} MiB for a {largest / 2**20:.1f} MiB array"
+    ds = xr.open_dataset(tmp_path / "huge.hdf5", engine="h5netcdf")
+    assert ds["s"].shape == (1500, 1000) and float(ds["s"][1499, 999]) == 1499 + 0.999
+    ds.close()

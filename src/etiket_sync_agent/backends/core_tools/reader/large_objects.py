@@ -74,7 +74,8 @@ def read_strided(cur: Any, oid: int, length: int, stride: int, limit: int, what:
     if n <= 0:
         return out
     if stride == 1:
-        out[:n] = read_range(cur, oid, 0, n, what)
+        for pos, chunk in iter_chunks(cur, oid, 0, n, what):
+            out[pos : pos + chunk.size] = chunk
         return out
     rows = _query(
         cur,

@@ -203,5 +203,6 @@ def _filler(
             return
         for pos, values in iter_chunks(cur, a.oid, 0, a.write_cursor, _what(meas, a), chunk):
             _write_flat(h5ds, (), a.shape, pos, values)
+            del values  # before the next chunk is read: one chunk in memory at a time
 
     return fill
