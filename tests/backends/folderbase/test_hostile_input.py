@@ -383,6 +383,11 @@ def test_hostile_tree_good_datasets_sync_bad_ones_say_why(cli, home, tmp_path: P
     with open(d / "_QH_dataset_info.yaml", "w") as fh:
         fh.write("description: x\n" + "#" * (2 << 20) + "\n")
     bad["huge_yaml"] = "larger than 1024 KiB"
+    d = make_dataset(root, "info_outside")
+    (d / "_QH_dataset_info.yaml").unlink()
+    (tmp_path / "elsewhere.yaml").write_text("dataset_name: not ours\n")
+    os.symlink(tmp_path / "elsewhere.yaml", d / "_QH_dataset_info.yaml")
+    bad["info_outside"] = "a symlink to something outside the dataset folder"
     d = make_dataset(root, "empty_yaml")
     (d / "_QH_dataset_info.yaml").write_bytes(b"")
     d = make_dataset(root, "binary_yaml")

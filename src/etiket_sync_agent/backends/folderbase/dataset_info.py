@@ -91,9 +91,11 @@ def _str_list(path: Path, data: dict[str, Any], key: str) -> list[str]:
 def _read_text(path: Path) -> str:
     """The info file's text: a regular file (opened without blocking), at most
     :data:`MAX_INFO_BYTES`; DatasetError otherwise."""
-    from etiket_sync_agent.backends.folderbase.files import open_regular
+    from etiket_sync_agent.backends.folderbase.files import inside, open_regular
     from etiket_sync_agent.engine.failures import describe_os_error, os_error_is_permanent
 
+    if path.is_symlink() and not inside(path.parent, path):
+        raise _bad(path, "a symlink to something outside the dataset folder (not read)")
     try:
         with os.fdopen(open_regular(path), "rb") as fh:
             data = fh.read(MAX_INFO_BYTES + 1)

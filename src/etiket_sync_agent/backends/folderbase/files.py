@@ -218,7 +218,12 @@ def archive_folder(folder: Path, target: Path, warnings: list[str] | None = None
     warnings = warnings if warnings is not None else []
     real_root = os.path.realpath(folder)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as zf:
-        for dirpath, dirnames, filenames in os.walk(folder):
+
+        def unlisted(exc: OSError) -> None:
+            where = os.path.relpath(exc.filename or folder, folder.parent)
+            warnings.append(f"skipped {safe_name(where)}: cannot list it ({exc.strerror})")
+
+        for dirpath, dirnames, filenames in os.walk(folder, onerror=unlisted):
             dirnames.sort()
             for fn in sorted(filenames):
                 p = Path(dirpath) / fn
