@@ -56,7 +56,12 @@ def jsonable(value: Any) -> Any:
         return {name: jsonable(value[name]) for name in value.dtype.names}
     if isinstance(value, np.ndarray):
         if value.dtype.names:
-            return [jsonable(row) for row in value.reshape(-1)]
+            # tolist(): one C call for the whole table (rows of Python scalars/bytes)
+            names = value.dtype.names
+            return [
+                {n: _plain(v) for n, v in zip(names, row, strict=True)}
+                for row in value.reshape(-1).tolist()
+            ]
         if value.ndim == 0:
             return jsonable(value[()])
         return [jsonable(v) for v in value]
@@ -65,6 +70,17 @@ def jsonable(value: Any) -> Any:
     if value is None:
         return None
     return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """A value of ``ndarray.tolist()`` (Python scalars, bytes, nested lists) as JSON."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    return jsonable(value)
 
 
 def attrs_json(obj: Any) -> dict[str, Any]:
