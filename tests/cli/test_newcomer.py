@@ -305,7 +305,7 @@ def test_help_version_completion_and_no_stray_folders(cli, tmp_path: Path) -> No
     assert (user / ".local" / "share" / "etiket_sync_agent" / "state.db").exists()
     assert not (user / ".config" / "etiket_sync_agent").exists()
     home = tmp_path / "h"
-    cli("--home", str(home), "sources", "list")
+    cli("--home", str(home), "datasets", "list")
     assert sorted(p.name for p in home.iterdir() if p.is_dir()) == ["logs", "store"]
 
 
