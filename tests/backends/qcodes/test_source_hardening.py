@@ -248,3 +248,23 @@ def test_a_qcodes_database_is_recognised_by_its_content_not_its_name(
         sources.add_source(
             runtime, "qcodes", "notes", scope="qubits", settings={"database_path": str(notes)}
         )
+
+
+def test_items_found_before_runs_had_labels_get_them(runtime: Runtime, tmp_path: Path) -> None:
+    """Items discovered by a version that kept no run id/name get them at the next start."""
+    from sqlalchemy import update
+
+    db = tmp_path / "lab" / "experiments.db"
+    guids = _new_db(db, 3)
+    _add(runtime, db)
+    assert SyncEngine(runtime, FAST).run(once=True).attempted == 3
+    with runtime.state.session() as s, s.begin():
+        s.execute(update(Item).values(label=None, name=None))
+    assert {i.label for i in _items(runtime).values()} == {None}
+    assert SyncEngine(runtime, FAST).run(once=True).attempted == 0  # nothing synced again
+    items = _items(runtime)
+    assert [(items[g].label, items[g].name) for g in guids] == [
+        ("1", "resonator scan 0"),
+        ("2", "resonator scan 1"),
+        ("3", "resonator scan 2"),
+    ]
