@@ -46,6 +46,10 @@ def test_measurements_reach_the_store_with_their_metadata(
     assert summary.failed == 0
     items = _items(runtime)
     assert {i["status"] for i in items.values()} == {"synchronized"}
+    assert (items[str(h1.uuid)].get("label"), items[str(h1.uuid)].get("name")) == (
+        str(h1.id),
+        "rabi",
+    )
     d1 = _dataset(runtime, h1.uuid, "qubits")
     assert d1.name == "rabi" and set(d1.tags) == {"rabi", "q1"} and d1.ranking == 0
     assert d1.attributes == {"sample": "S7", "set-up": "fridge-1", "project": "qubits"}

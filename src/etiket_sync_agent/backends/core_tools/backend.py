@@ -143,7 +143,13 @@ class CoreToolsBackend(DatabaseBackend):
         with self.db.transaction() as cur:
             rows = list_after(cur, self.schema(cur), after, self.config.set_up or None)
         return [
-            NewItem(str(r.uuid), priority=float(r.id), scope_identifier=r.scope_identifier)
+            NewItem(
+                str(r.uuid),
+                priority=float(r.id),
+                scope_identifier=r.scope_identifier,
+                label=str(r.id),
+                name=r.name or None,
+            )
             for r in rows
         ]
 

@@ -21,6 +21,7 @@ class Listed:
     uuid: int
     project: str
     scope: str | None
+    name: str = ""
 
     @property
     def scope_identifier(self) -> str:
@@ -63,11 +64,13 @@ def list_after(cur: Any, schema: Schema, after_id: int, set_up: str | None) -> l
     args: list[Any] = [after_id]
     where = _set_up_filter(set_up, args)
     cur.execute(
-        f"SELECT id, uuid, project, {scope} FROM global_measurement_overview "  # noqa: S608
-        f"WHERE id > %s{where} ORDER BY id",
+        f"SELECT id, uuid, project, {scope}, left(exp_name, 500) "  # noqa: S608
+        f"FROM global_measurement_overview WHERE id > %s{where} ORDER BY id",
         args,
     )
-    return [Listed(int(r[0]), int(r[1]), r[2] or "", r[3] or None) for r in cur.fetchall()]
+    return [
+        Listed(int(r[0]), int(r[1]), r[2] or "", r[3] or None, r[4] or "") for r in cur.fetchall()
+    ]
 
 
 def fingerprints(cur: Any, schema: Schema, set_up: str | None) -> dict[str, str]:
