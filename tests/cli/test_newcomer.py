@@ -447,3 +447,44 @@ def test_status_watch_redraws_in_place_in_a_real_terminal(cli, home, tmp_path: P
         assert "Agent:" not in after and "lab2" not in after, after  # no fragment left
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+def _qcodes_db(path: Path, names: list[str]) -> None:
+    """A database written by QCoDeS itself: run i+1 is called names[i]."""
+    from qcodes.dataset import (
+        Measurement,
+        initialise_or_create_database_at,
+        load_or_create_experiment,
+    )
+    from qcodes.parameters import ManualParameter
+
+    initialise_or_create_database_at(path)
+    exp = load_or_create_experiment("cli", sample_name="chip")
+    x, y = ManualParameter("x", unit="V"), ManualParameter("y", unit="A")
+    for name in names:
+        meas = Measurement(exp=exp, name=name)
+        meas.register_parameter(x)
+        meas.register_parameter(y, setpoints=(x,))
+        with meas.run() as saver:
+            for v in range(3):
+                saver.add_result((x, v), (y, v * 0.5))
+
+
+def test_qcodes_runs_are_found_by_their_run_id(cli, tmp_path: Path) -> None:
+    pytest.importorskip("qcodes")
+    db = tmp_path / "experiments.db"
+    _qcodes_db(db, ["rabi", "ramsey", "rabi"])
+    cli("scopes", "create", "proj")
+    cli("add-source", "qcodes", "fridge-2", "--scope", "proj", "--set", f"database_path={db}")
+    cli("run", "--once")
+    rows = cli("items", "fridge-2", "--json", as_json=True)
+    assert sorted((r["label"], r["name"]) for r in rows) == [
+        ("1", "rabi"), ("2", "ramsey"), ("3", "rabi")
+    ]  # fmt: skip
+    one = cli("item", "fridge-2", "1", "--json", as_json=True)
+    assert (one["label"], one["name"], one["status"]) == ("1", "rabi", "synchronized")
+    assert cli("item", "fridge-2", "ramsey", "--json", as_json=True)["label"] == "2"
+    r = cli("item", "fridge-2", "rabi", check=False)  # two runs are called rabi
+    assert r.returncode == 3 and "matches several items" in r.stderr
+    shown = cli("datasets", "show", one["dataset_uuid"][:8], "--json", as_json=True)
+    assert shown["alt_uid"] == one["identifier"] and shown["name"] == "rabi"
