@@ -189,7 +189,9 @@ class QuantifyBackend(FileBackend):
                 ctx.warn(w)
         by_name = {f.name: f for f in files}
         previous: dict[str, Any] = dict(item.state.get("files", {}))
-        stored_files = ctx.stored_files()
+        old_digests: dict[str, str] = dict(item.state.get("digests", {}))
+        # what is in the store matters only to skip what was stored before
+        stored_files = ctx.stored_files() if previous or old_digests else {}
         stored = {
             name for name, info in stored_files.items() if info.latest.status.value == "complete"
         }
@@ -199,7 +201,6 @@ class QuantifyBackend(FileBackend):
 
         problems: list[DatasetError] = []
         seen: dict[str, list[int]] = {}
-        old_digests: dict[str, str] = dict(item.state.get("digests", {}))
         digests: dict[str, str] = {}
 
         def store_dataset(ds: Any, name: str, *, live_file: bool = False) -> None:

@@ -170,14 +170,46 @@ class _HDF5Handle:
         self.variables = _HDF5Variables(h5file)
 
 
-def _h5_attrs(obj: Any) -> dict[str, Any]:
-    """An HDF5 object's attributes, without reading the encoding ones (references)."""
-    out = {}
+@dataclass
+class _H5Object:
+    """One HDF5 dataset's attributes, each read once (attribute reads dominate the
+    cost of opening a small file)."""
+
+    attrs: dict[str, Any]
+    is_scale: bool = False
+    phony: bool = False
+    dimension_list: Any = None
+    fill_value: Any = None
+    coordinates: tuple[str, ...] = ()
+
+
+_SKIPPED_H5_ATTRS = {"REFERENCE_LIST", "_Netcdf4Dimid", "_Netcdf4Coordinates", "_nc3_strict"}
+
+
+def _h5_object(obj: Any) -> _H5Object:
     attrs = obj.attrs
-    for key in attrs:
-        if key not in _ENCODING_ATTRS:
-            out[key] = attrs[key]
-    return _plain_attrs(out)
+    out = _H5Object({})
+    plain: dict[str, Any] = {}
+    keys = list(attrs)
+    is_scale = "CLASS" in keys and attrs["CLASS"] == b"DIMENSION_SCALE"
+    for key in keys:
+        if key in _SKIPPED_H5_ATTRS or key == "CLASS":
+            continue
+        if key == "NAME":
+            if is_scale:
+                label = attrs[key]
+                out.phony = isinstance(label, bytes | np.bytes_) and label.startswith(_PHONY_DIM)
+        elif key == "DIMENSION_LIST":
+            out.dimension_list = attrs[key]
+        elif key == "_FillValue":
+            out.fill_value = attrs[key]
+        elif key == "coordinates":
+            out.coordinates = _coordinates({"coordinates": attrs[key]})
+        elif key not in _ENCODING_ATTRS:
+            plain[key] = attrs[key]
+    out.is_scale = is_scale
+    out.attrs = _plain_attrs(plain)
+    return out
 
 
 @contextmanager
@@ -189,36 +221,32 @@ def _open_hdf5(path: Path, rel: str) -> Iterator[SourceFile]:
     import h5py
 
     with h5py.File(path, "r") as h5:
-        groups = [k for k, v in h5.items() if isinstance(v, h5py.Group)]
+        entries = list(h5.items())
+        groups = [k for k, v in entries if isinstance(v, h5py.Group)]
         if groups:
             raise QuantifyFormatError(
                 f"{rel} is not a Quantify dataset: it holds groups ({', '.join(groups)})"
             )
         # committed datatypes (h5netcdf's complex type) are no variables
-        objects = {k: v for k, v in h5.items() if isinstance(v, h5py.Dataset)}
-        dims: dict[str, int] = {}
-        phony: set[str] = set()
+        objects = {k: v for k, v in entries if isinstance(v, h5py.Dataset)}
+        described = {name: _h5_object(obj) for name, obj in objects.items()}
+        dims = {
+            name: (int(objects[name].shape[0]) if objects[name].ndim else 0)
+            for name, d in described.items()
+            if d.is_scale
+        }
+        root_attrs = {k: h5.attrs[k] for k in h5.attrs if k not in _ENCODING_ATTRS}
+        f = SourceFile("NetCDF4/HDF5", dims, _plain_attrs(root_attrs), _handle=_HDF5Handle(h5))
         for name, obj in objects.items():
-            if obj.attrs.get("CLASS") == b"DIMENSION_SCALE":
-                dims[name] = int(obj.shape[0]) if obj.ndim else 0
-                label = obj.attrs.get("NAME")
-                if isinstance(label, bytes | np.bytes_) and label.startswith(_PHONY_DIM):
-                    phony.add(name)
-        f = SourceFile(
-            "NetCDF4/HDF5",
-            dims,
-            _plain_attrs({k: h5.attrs[k] for k in h5.attrs if k not in _ENCODING_ATTRS}),
-            _handle=_HDF5Handle(h5),
-        )
-        for name, obj in objects.items():
-            if name in phony:
+            d = described[name]
+            if d.phony:
                 continue
-            if name in dims:
+            if d.is_scale:
                 var_dims: tuple[str, ...] = (name,)
             elif obj.ndim == 0:
                 var_dims = ()
             else:
-                refs = obj.attrs.get("DIMENSION_LIST")
+                refs = d.dimension_list
                 if refs is None or len(refs) != obj.ndim:
                     raise QuantifyFormatError(
                         f"{rel} is an HDF5 file but not a NetCDF dataset (the dataset"
@@ -226,19 +254,11 @@ def _open_hdf5(path: Path, rel: str) -> Iterator[SourceFile]:
                         hint="Quantify datasets are written by xarray/h5netcdf",
                     )
                 var_dims = tuple(h5[axis[0]].name.rsplit("/", 1)[-1] for axis in refs)
-            attrs = obj.attrs
             dtype = obj.dtype
             if h5py.check_string_dtype(dtype) is not None:
                 dtype = np.dtype(object)
             f.variables[name] = VariableInfo(
-                name,
-                var_dims,
-                np.dtype(dtype),
-                _h5_attrs(obj),
-                fill_value=attrs.get("_FillValue") if "_FillValue" in attrs else None,
-                coordinates=_coordinates({"coordinates": attrs["coordinates"]})
-                if "coordinates" in attrs
-                else (),
+                name, var_dims, np.dtype(dtype), d.attrs, d.fill_value, d.coordinates
             )
         if not f.variables:
             raise QuantifyFormatError(f"{rel} holds no variables: not a Quantify dataset")
