@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,26 +205,48 @@ def test_the_qcodes_config_itself_refuses_nested_and_non_finite_values(tmp_path:
     good.validate()
 
 
-def test_adding_a_locked_database_says_nothing_was_added(runtime: Runtime, tmp_path: Path) -> None:
+_LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+conn.execute("ROLLBACK")
+"""
+
+
+def test_adding_a_locked_database_says_nothing_was_added(
+    runtime: Runtime, tmp_path: Path, cli
+) -> None:
     db = tmp_path / "lab" / "experiments.db"
     _new_db(db, 1)
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=DELETE")
     conn.close()
     runtime.store.create_scope("qubits")
-    writer = sqlite3.connect(db, isolation_level=None)
-    writer.execute("BEGIN EXCLUSIVE")  # a program writing it, holding its lock
+    # another program writing it, holding its lock (another process: POSIX locks are per
+    # process, and any close of the file in the locking process would drop them)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _LOCKER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert writer.stdout.readline().strip() == b"locked"
     try:
         with pytest.raises(ConfigError) as err:
             sources.add_source(
                 runtime, "qcodes", "fridge", scope="qubits", settings={"database_path": str(db)}
             )
+        shown = cli(
+            "add-source", "qcodes", "fridge", "--scope", "qubits",
+            "--set", f"database_path={db}", check=False,
+        )  # fmt: skip
     finally:
-        writer.execute("ROLLBACK")
-        writer.close()
+        writer.communicate(b"", timeout=30)
     text = f"{err.value.message} {err.value.hint}"
     assert "locked" in text and "nothing was saved" in text
     assert "retries later" not in text
+    assert shown.returncode == 2 and "locked" in shown.stderr
+    assert "nothing was saved" in shown.stderr and "retries later" not in shown.stderr
+    assert "Traceback" not in shown.stderr
     assert sources.list_sources(runtime) == []
     # once the lock is gone the same command works
     sources.add_source(
