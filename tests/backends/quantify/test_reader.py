@@ -96,6 +96,18 @@ def test_2d_grid_by_flag_or_by_unique_product(tmp_path: Path, scratch: Path, fla
     _assert_same(r.ds, ds)
 
 
+@pytest.mark.parametrize("order", ["descending sweep", "shuffled"])
+def test_grids_in_any_point_order(tmp_path: Path, scratch: Path, order: str) -> None:
+    ds = grid_dataset(make_tuid(), "2D", [np.linspace(1, 0, 6), np.arange(4.0)], flag=True)
+    if order == "shuffled":
+        ds = ds.isel(dim_0=np.random.default_rng(3).permutation(ds.sizes["dim_0"]))
+    ds = fill(ds)
+    write_mc(ds, tmp_path / "dataset.hdf5")
+    r = read_dataset(tmp_path / "dataset.hdf5", scratch)
+    assert r.layout == "grid" and np.all(np.diff(r.ds["x0"].values) > 0)
+    _assert_same(r.ds, ds)
+
+
 def test_two_settables_that_are_no_grid_stay_flat(tmp_path: Path, scratch: Path) -> None:
     """Two settables swept together: a 101x101 grid would be 99 % NaN."""
     x = np.linspace(0, 1, 101)

@@ -78,6 +78,8 @@ class Layout:
     coords: dict[str, np.ndarray] | None = None
     #: whether some grid cells hold no point (values there are NaN)
     holes: bool = False
+    #: a sweep in MeasurementControl's order (no ``cells``): the directions of x0, x1
+    steps: tuple[int, int] | None = None
 
 
 def choose_layout(f: SourceFile, xs: dict[str, np.ndarray]) -> Layout:
@@ -93,6 +95,10 @@ def choose_layout(f: SourceFile, xs: dict[str, np.ndarray]) -> Layout:
         if np.unique(x).size == x.size:
             return Layout("1d", dims=(names[0],), shape=(n,), coords={names[0]: x})
         return Layout("flat")
+    if len(names) == 2:
+        sweep = _sweep_layout(names, xs[names[0]], xs[names[1]])
+        if sweep is not None:
+            return sweep
     uniques, codes = [], []
     for name in names:
         u, inv = np.unique(xs[name], return_inverse=True)
@@ -112,6 +118,42 @@ def choose_layout(f: SourceFile, xs: dict[str, np.ndarray]) -> Layout:
         cells=cells,
         coords=dict(zip(names, uniques, strict=True)),
         holes=size != n,
+    )
+
+
+def _monotonic(values: np.ndarray) -> int:
+    """1 if strictly increasing, -1 if strictly decreasing, else 0."""
+    if values.size < 2:
+        return 1
+    step = np.diff(values)
+    if (step > 0).all():
+        return 1
+    if (step < 0).all():
+        return -1
+    return 0
+
+
+def _sweep_layout(names: list[str], x0: np.ndarray, x1: np.ndarray) -> Layout | None:
+    """MeasurementControl's own order (``x0`` swept fastest, ``x1`` stepped, both
+    monotonic): the grid is then a view of the flat values, with no index arrays — a
+    big 2-D measurement is not held twice in memory. None for any other order."""
+    n = x0.size
+    changes = np.flatnonzero(x1 != x1[0])
+    n0 = int(changes[0]) if changes.size else n
+    if n0 == 0 or n % n0:
+        return None
+    n1 = n // n0
+    a, b = x0.reshape(n1, n0), x1.reshape(n1, n0)
+    row, col = a[0], b[:, 0]
+    d0, d1 = _monotonic(row), _monotonic(col)
+    if not d0 or not d1 or not (a == row).all() or not (b == col[:, None]).all():
+        return None
+    return Layout(
+        "grid",
+        dims=tuple(names),
+        shape=(n0, n1),
+        coords={names[0]: row[::d0].copy(), names[1]: col[::d1].copy()},
+        steps=(d0, d1),
     )
 
 
@@ -155,6 +197,10 @@ def progress(f: SourceFile) -> Progress:
 
 def _place(values: np.ndarray, layout: Layout) -> np.ndarray:
     """Values of one flat variable in the grid's cells."""
+    if layout.steps is not None:
+        n0, n1 = layout.shape
+        d0, d1 = layout.steps
+        return values.reshape(n1, n0).T[::d0, ::d1]  # a view: nothing copied
     assert layout.cells is not None
     dtype = values.dtype
     if layout.holes and dtype.kind in "biu":
@@ -183,6 +229,8 @@ def to_xarray(f: SourceFile) -> Gridded:
     xnames = settables(f) if FLAT_DIM in f.dims else []
     xs = {name: f.values(name) for name in xnames}
     layout = choose_layout(f, xs)
+    if layout.kind == "grid":
+        xs = {}  # the grid's coordinates are its own (small) arrays: free the flat ones
     coord_names = set(xnames)
     for v in f.variables.values():
         coord_names.update(c for c in v.coordinates if c in f.variables)
