@@ -272,6 +272,8 @@ def test_unreadable_dataset_folder_is_a_visible_item_error(cli, tmp_path: Path) 
         st = cli("status", "--json", as_json=True)
         (lab,) = [s for s in st["sources"] if s["name"] == "lab"]
         assert lab["items"]["failed"] == 2
+        # a failure before anything could be read leaves no empty dataset behind
+        assert [d["name"] for d in cli("datasets", "list", "--json", as_json=True)] == ["good"]
         # permissions fixed: the next scan sees a new fingerprint and synchronizes them
         os.chmod(locked, 0o755)
         os.chmod(searchable, 0o755)

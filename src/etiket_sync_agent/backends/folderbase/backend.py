@@ -95,6 +95,11 @@ class FolderBaseBackend(FileBackend):
                     converters[name] = ctx.converter(name)
                 except PluginError as exc:
                     raise DatasetError(exc.message, hint=exc.hint, retryable=False) from None
+        with ctx.task("list files"):  # before the dataset exists: an unlistable folder
+            files, warnings = collect_files(folder, info.skip)  # leaves nothing behind
+            thumbs, more = resolve_globs(folder, info.thumbnails, files)
+        for w in warnings + more:
+            ctx.warn(w)
         with ctx.task("create dataset"):
             real = folder.resolve()
             shown = safe_name(str(real))
@@ -112,12 +117,6 @@ class FolderBaseBackend(FileBackend):
                 tags=info.tags,
                 attributes=_with_path(info.attributes, alt_uid, shown),
             )
-        files, warnings = collect_files(folder, info.skip)
-        for w in warnings:
-            ctx.warn(w)
-        thumbs, warnings = resolve_globs(folder, info.thumbnails, files)
-        for w in warnings:
-            ctx.warn(w)
         names = {f.name for f in files}
         # files unchanged since the last successful sync (same size and mtime) and still
         # complete in the store are not read again, nor are their conversions redone
