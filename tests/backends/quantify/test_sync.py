@@ -212,3 +212,37 @@ def test_the_corpus_datadir_syncs_completely(runtime: Runtime) -> None:
     renamed = stored(runtime, "20230927-143514-589-e1a20e")
     assert renamed.name == "time_of_light_calibration"
     assert tree_digest(root) == before
+
+
+def test_a_file_vanishing_mid_sync_fails_that_attempt_clearly(
+    runtime: Runtime, datadir: Datadir
+) -> None:
+    import subprocess
+    import sys
+
+    tuid, (folder, _) = next(iter(datadir.measurements.items()))
+    helper = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_delete_on_open.py")), str(folder)]
+        + ["snapshot.json"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert helper.stdout.readline().strip() == "watching"
+        add_quantify(runtime, datadir.root)
+        SyncEngine(runtime, FAST).run(once=True)
+        assert helper.stdout.readline().strip() == "deleted"
+    finally:
+        helper.kill()
+        helper.wait()
+    rel = folder.relative_to(datadir.root).as_posix()
+    item = _items(runtime)[rel]
+    assert item["status"] == "failed" and "snapshot.json" in item["last_error"]
+    assert "vanished" in item["last_error"] or "disappear" in item["last_error"]
+    assert item["next_retry"] is not None  # retryable: it may come back
+    others = [v for k, v in _items(runtime).items() if k != rel]
+    assert all(v["status"] == "synchronized" for v in others)
+    # the next attempt synchronizes what is there now
+    SyncEngine(runtime, FAST).run(once=True)
+    assert _items(runtime)[rel]["status"] == "synchronized"
+    assert "dataset.hdf5" in stored_files(runtime, tuid)
