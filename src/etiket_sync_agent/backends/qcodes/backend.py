@@ -5,25 +5,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from etiket_sync_agent.backends.qcodes.config import QCoDeSConfig
 from etiket_sync_agent.backends.qcodes.metadata import dataset_fields
 from etiket_sync_agent.backends.qcodes.reader import (
-    QCoDeSDatabaseBusy,
     RunInfo,
     list_runs,
     newest_run,
     read_run_metadata,
     runs_after,
-    validate_database,
     write_run_netcdf,
 )
 from etiket_sync_agent.backends.qcodes.unchanged import UnchangedAnswers
-from etiket_sync_agent.errors import ConfigError, DatasetError
 from etiket_sync_agent.plugins.base import DatabaseBackend
 from etiket_sync_agent.plugins.context import HDF5_NETCDF, SyncContext
 from etiket_sync_agent.plugins.items import NewItem, ScopeRequirement, SyncItem
@@ -34,10 +30,10 @@ DATA_FILE = "measured_data.hdf5"
 #: that replaced another at the same path (run ids restarting) form a new generation that
 #: sorts after every run of the file it replaced
 GENERATION_SPAN = 2**32
-#: how long add-source waits for a writer's lock before saying the database is locked
-VALIDATE_BUSY_TIMEOUT_S = 2.0
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["QCoDeSBackend", "QCoDeSConfig", "run_priority", "split_priority"]
 
 
 def run_priority(generation: int, run_id: int) -> float:
@@ -49,79 +45,6 @@ def split_priority(priority: float) -> tuple[int, int]:
     """(generation, run id) of an item priority (older items: generation 0)."""
     generation, run_id = divmod(int(priority), GENERATION_SPAN)
     return generation, run_id
-
-
-@dataclass
-class QCoDeSConfig:
-    database_path: Path = field(
-        metadata={"help": "the QCoDeS database file (any name: .db, .sqlite, ...)"}
-    )
-    set_up: str = field(default="", metadata={"help": "name of the measurement set-up"})
-    static_attributes: dict = field(
-        default_factory=dict,
-        metadata={"help": "flat JSON object of attributes (text, numbers) for every run"},
-    )
-    live_timeout_s: float = field(
-        default=600.0,
-        metadata={"help": "an unfinished run without new rows for this long is finalized"},
-    )
-    in_memory_limit_mb: float = field(
-        default=256.0,
-        metadata={
-            "help": "runs with more values than this (MiB) are not arranged in memory"
-            " (peak ~3x): numeric ones are streamed as flat columns"
-        },
-    )
-
-    def validate(self) -> None:
-        if not (math.isfinite(self.in_memory_limit_mb) and self.in_memory_limit_mb > 0):
-            raise ConfigError(
-                f"in_memory_limit_mb must be a finite positive number (MiB), got"
-                f" {self.in_memory_limit_mb}",
-                hint="e.g. --set in_memory_limit_mb=256",
-            )
-        if not (math.isfinite(self.live_timeout_s) and self.live_timeout_s >= 0):
-            raise ConfigError(
-                f"live_timeout_s must be a finite number of seconds >= 0, got {self.live_timeout_s}"
-            )
-        _check_static_attributes(self.static_attributes)
-        path = Path(self.database_path).expanduser().resolve()
-        if not path.exists():
-            raise ConfigError(f"database_path {path} does not exist")
-        if not path.is_file():
-            raise ConfigError(f"database_path {path} is not a file")
-        try:
-            validate_database(path, busy_timeout=VALIDATE_BUSY_TIMEOUT_S)
-        except QCoDeSDatabaseBusy:
-            raise ConfigError(
-                f"database_path {path} is locked by another program (a write lock held"
-                f" longer than {VALIDATE_BUSY_TIMEOUT_S:.0f} s), so it cannot be checked now",
-                hint="nothing was saved: run the command again when that program has"
-                " finished writing (a running agent retries an added source by itself)",
-            ) from None
-        except DatasetError as exc:
-            raise ConfigError(exc.message, hint=exc.hint) from None
-        self.database_path = path
-
-
-def _check_static_attributes(attributes: object) -> None:
-    """Every run gets these attributes: a flat mapping of names to text, numbers or
-    true/false (a nested value or null would otherwise be dropped without a word)."""
-    example = 'e.g. --set static_attributes=\'{"cooldown": 3, "fridge": "F2"}\''
-    if not isinstance(attributes, dict):
-        raise ConfigError("static_attributes must be a JSON object", hint=example)
-    for key, value in attributes.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(
-                f"static_attributes: {key!r} must be a finite number, got {value}", hint=example
-            )
-        if not isinstance(value, (str, int, float, bool)):
-            kind = "null" if value is None else f"a nested {type(value).__name__}"
-            raise ConfigError(
-                f"static_attributes: {key!r} is {kind}; only text, numbers and true/false"
-                " can be stored as attributes",
-                hint=example,
-            )
 
 
 class QCoDeSBackend(DatabaseBackend):
