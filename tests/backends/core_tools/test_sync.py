@@ -226,9 +226,15 @@ def _file_status(rt: Runtime, ct_uuid: int, scope: str = "CT_PROJECT_live") -> s
 
 
 def test_live_measurement_grows_then_completes(runtime: Runtime, ct_db: str) -> None:
-    n = 24
+    n = 40
+    expected = np.sin(7 * np.linspace(0, 1, n))
     add_ct_source(runtime, ct_db, auto_scope_per_project=True)
+    warm_up = ctw.Writer(ct_db)
+    first = warm_up.complete("warm-up", ctw.one_d("x", 5), project="live")
+    warm_up.close()
     with running_engine(runtime, FAST):
+        # a first sync loads what a first sync loads: live passes are paced by their cost
+        assert wait_for(lambda: _file_status(runtime, first.uuid) == "complete", 60)
         proc, uuid = _start_writer(ct_db, n, 0.25)
         try:
             seen: list[int] = []
@@ -236,7 +242,12 @@ def test_live_measurement_grows_then_completes(runtime: Runtime, ct_db: str) -> 
             while proc.poll() is None and time.monotonic() < deadline:
                 if _file_status(runtime, uuid) == "live":
                     ds = _open(runtime, _dataset(runtime, uuid, "CT_PROJECT_live").uuid)
-                    seen.append(int(np.isfinite(ds["current"].values).sum()))
+                    values = ds["current"].values
+                    k = int(np.isfinite(values).sum())
+                    # what the writer had committed: a prefix of its values, NaN after
+                    np.testing.assert_array_equal(values[:k], expected[:k])
+                    assert np.isnan(values[k:]).all()
+                    seen.append(k)
                 time.sleep(0.1)
             assert proc.wait(60) == 0
         finally:
