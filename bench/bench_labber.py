@@ -185,6 +185,15 @@ def build_traces(root: Path, n_traces: int, n_samples: int) -> Path:
     return path
 
 
+def log_data_mb(path: Path) -> float:
+    """MB of the values a log holds (``Data/Data`` and every trace), uncompressed."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        arrays = [f["Data/Data"]] + [t for t in f.get("Traces", {}).values() if t.ndim == 3]
+        return sum(a.size * a.dtype.itemsize for a in arrays) / 2**20
+
+
 def bench_corpus(work: Path) -> None:
     from etiket_sync_agent.engine.events import ItemFinished
     from etiket_sync_agent.engine.loop import SyncEngine
@@ -246,8 +255,8 @@ def bench_log(label: str, root: Path, path: Path, work: Path, data_mb: float, re
             shutil.rmtree(out, ignore_errors=True)
         rows[mode] = (statistics.median(times), max(peaks))
     floor_s = rows["floor"][0]
-    print(f"{label} ({data_mb:.0f} MB of values):")
-    print("| | seconds (median) | x floor | peak MB above imports | x data |")
+    print(f"{label} ({data_mb:.0f} MB of values in the log):")
+    print("| | seconds (median) | x floor | peak MB above imports | x log's data |")
     print("|---|---|---|---|---|")
     for mode, (s, peak) in rows.items():
         print(f"| {mode} | {s:.2f} | {s / floor_s:.2f} | {peak:.0f} | {peak / data_mb:.2f} |")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 #: how much of a Labber dataset is read at a time (bounded memory for huge logs)
-BLOCK_BYTES = 32 * 2**20
+BLOCK_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)

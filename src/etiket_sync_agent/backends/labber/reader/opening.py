@@ -79,7 +79,13 @@ def _explain(path: Path, exc: BaseException) -> LabberReadError:
     except OSError as err:
         return LabberReadError(f"{path.name} cannot be read: {err}", retryable=True, hint=None)
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return NotALabberLog(f"{path.name} cannot be read as HDF5 (truncated or damaged?): {reason}")
+    try:
+        with open_log(path):
+            pass
+    except (OSError, ValueError, RuntimeError) as err:
+        why = str(err).strip().splitlines()[0] if str(err).strip() else reason
+        return NotALabberLog(f"{path.name} cannot be read as HDF5 (truncated or damaged?): {why}")
+    return LabberFormatError(f"{path.name} is not laid out as a Labber log: {reason}")
 
 
 def read_with_retries(
