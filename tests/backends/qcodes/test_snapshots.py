@@ -3,8 +3,12 @@ files are unchanged (not copied whole at every read), and never touched."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -90,3 +94,30 @@ def test_a_writer_opening_the_database_ends_the_copy_and_is_not_blocked(tmp_path
         assert snapshots.held() == [] and not copy.exists()
     finally:
         writer.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="processes are probed on POSIX only")
+def test_copies_left_by_a_killed_process_are_removed_at_the_first_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(snapshots, "_swept", False)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    left = temp / f"etiket-qcodes-{int(gone.stdout)}-x1"  # an agent killed with its copy
+    left.mkdir()
+    (left / "db.db").write_bytes(b"\0" * 4096)
+    running = temp / f"etiket-qcodes-{os.getppid()}-x2"  # another agent's copy, in use
+    running.mkdir()
+    other = temp / "etiket-qcodes-notes"
+    other.mkdir()
+
+    path = tmp_path / "crashed" / "db.db"
+    _left_over_wal(tmp_path, path, rows=2)
+    assert newest_run(path).result_rows == 2
+    (copy,) = snapshots.held()
+    assert copy.parent == temp and copy.name.startswith(f"etiket-qcodes-{os.getpid()}-")
+    assert not left.exists() and running.exists() and other.exists()

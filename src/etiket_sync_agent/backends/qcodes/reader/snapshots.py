@@ -9,12 +9,15 @@ run then cost no copying, where a copy per read moved the whole database - gigab
 a big one - several times a second.
 
 A copy nobody uses is removed after :data:`KEEP_S` seconds, when the files change, and
-at exit; :func:`drop_unused` removes the unused ones now.
+at exit; :func:`drop_unused` removes the unused ones now. The copies' folders are named
+after the process (``etiket-qcodes-<pid>-...``): those of a process that no longer runs
+(killed before it could clean up) are removed when this one makes its first copy.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 import threading
@@ -52,15 +55,48 @@ def _side(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
 
+PREFIX = "etiket-qcodes-"
+_swept = False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def sweep_leftovers(folder: Path | None = None) -> list[Path]:
+    """Remove the copies left in ``folder`` (default: the temp folder) by processes that
+    no longer run; returns what was removed. POSIX only: elsewhere a process cannot be
+    probed without side effects, and nothing is removed."""
+    if os.name != "posix":
+        return []
+    removed = []
+    for entry in Path(folder or tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = entry.name[len(PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def _copy(source: Path, attempts: int = 5) -> Snapshot:
     """Copy the database and its ``-wal``; copy again if they change meanwhile.
 
     Raises:
         FileNotFoundError: a file vanished (a writer opened and checkpointed it).
     """
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_leftovers()
     for attempt in range(attempts):
         before = database_state(source)
-        folder = Path(tempfile.mkdtemp(prefix="etiket-qcodes-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         try:
             target = folder / source.name
             shutil.copyfile(source, target)
