@@ -368,8 +368,10 @@ def test_hostile_tree_good_datasets_sync_bad_ones_say_why(cli, home, tmp_path: P
     if len(os.fsencode(sock_path)) < 100:
         sock.bind(os.fspath(sock_path))
         warned["socket_inside"] = "skipped s.sock: a socket, not a file"
-    d = make_dataset(root, "zarr_fifo", {"x.zarr/0": "c"})
+    d = make_dataset(root, "zarr_fifo", {"x.zarr/0": "c", "x.zarr/1": "d", "x.zarr/2": "e"})
     os.mkfifo(d / "x.zarr" / "p")
+    os.utime(d / "x.zarr" / "1", (9e11, 9e11))  # year 30,000: a wrong clock
+    os.utime(d / "x.zarr" / "2", (0, 0))  # 1970: before zip dates begin
     warned["zarr_fifo"] = "skipped x.zarr/p: a FIFO"
     d = make_dataset(root, "links")
     os.symlink("gone", d / "broken")
@@ -390,6 +392,9 @@ def test_hostile_tree_good_datasets_sync_bad_ones_say_why(cli, home, tmp_path: P
     (tmp_path / "elsewhere.yaml").write_text("dataset_name: not ours\n")
     os.symlink(tmp_path / "elsewhere.yaml", d / "_QH_dataset_info.yaml")
     bad["info_outside"] = "a symlink to something outside the dataset folder"
+    d = make_dataset(root, "far_future")  # no 'collected': the info file's mtime is used
+    (d / "_QH_dataset_info.yaml").write_text("description: a clock far off\n")
+    os.utime(d / "_QH_dataset_info.yaml", (9e11, 9e11))  # file systems clamp it
     d = make_dataset(root, "empty_yaml")
     (d / "_QH_dataset_info.yaml").write_bytes(b"")
     d = make_dataset(root, "binary_yaml")
@@ -412,7 +417,7 @@ def test_hostile_tree_good_datasets_sync_bad_ones_say_why(cli, home, tmp_path: P
         items = {i["identifier"]: i for i in cli("items", "lab", "--json", as_json=True)}
         for g in good:
             assert items[g.name]["status"] == "synchronized", items[g.name]
-        for name in ("newline\nname", "bad%FF", "empty_yaml", *warned):
+        for name in ("newline\nname", "bad%FF", "empty_yaml", "far_future", *warned):
             assert items[name]["status"] == "synchronized", items[name]
         for name, text in warned.items():
             assert text in " | ".join(items[name]["warnings"]), (name, items[name])

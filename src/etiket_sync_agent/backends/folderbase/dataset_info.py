@@ -188,7 +188,10 @@ def read_dataset_info(folder: Path) -> DatasetInfoFile:
         raise _bad(path, f"at most {MAX_THUMBNAILS} thumbnails, got {len(thumbnails)}")
     collected = data.get("collected")
     if collected is None:
-        collected = datetime.fromtimestamp(os.stat(path).st_mtime, tz=timezone.utc)
+        try:
+            collected = datetime.fromtimestamp(os.stat(path).st_mtime, tz=timezone.utc)
+        except (ValueError, OverflowError, OSError):  # a clock far off: year 30,000
+            raise _bad(path, "its modification time is not a valid date: set 'collected'") from None
     name = data.get("dataset_name")
     if name is not None and not isinstance(name, (str, int, float)):
         raise _bad(path, "'dataset_name' must be a string")

@@ -30,6 +30,7 @@ from etiket_sync_agent.plugins.base import DATASET_INFO_FILE
 
 #: folders deeper than this inside a dataset are skipped (with a warning)
 MAX_DEPTH = 64
+_ZIP_FIRST, _ZIP_LAST = 315532800, 4354819198  # 1980-01-01, 2107-12-31 (UTC)
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,9 @@ def archive_folder(folder: Path, target: Path, warnings: list[str] | None = None
                 if not stat.S_ISREG(st.st_mode):
                     warnings.append(f"skipped {shown}: {_kind(st.st_mode)}, not a file")
                     continue
-                dt = datetime.fromtimestamp(max(st.st_mtime, 315532800), tz=timezone.utc)
+                # zip dates span 1980..2107: a file dated outside (a wrong clock) is clamped
+                stamp = min(max(st.st_mtime, _ZIP_FIRST), _ZIP_LAST)
+                dt = datetime.fromtimestamp(stamp, tz=timezone.utc)
                 info = zipfile.ZipInfo(safe_name(rel), date_time=dt.timetuple()[:6])
                 info.external_attr = 0o644 << 16
                 fd = open_regular(p)
