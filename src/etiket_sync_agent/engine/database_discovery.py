@@ -11,6 +11,7 @@ databases costs a few ``stat`` calls a second.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Hashable
 
@@ -20,6 +21,15 @@ from etiket_sync_agent.plugins.items import SyncItem
 from etiket_sync_agent.state.repository import Discovered
 
 logger = logging.getLogger(__name__)
+
+
+def next_on_grid(t: float, interval: float) -> float:
+    """The point of the grid ``k * interval`` one interval after the point nearest ``t``.
+
+    Polls on one shared grid keep every database source due at the same moments: one
+    wake per interval, however many sources, and a poll made a little early or late
+    does not shift the source off the grid."""
+    return (math.floor(t / interval + 0.5) + 1) * interval
 
 
 def change_token(backend: DatabaseBackend) -> Hashable | None:
@@ -52,7 +62,7 @@ class DatabaseDiscovery:
         """Monotonic time at which this source wants discovery again."""
         if not self._last_poll:
             return now  # never asked (monotonic time may be below the interval)
-        return self._last_poll + self.settings.db_poll_interval_s
+        return next_on_grid(self._last_poll, self.settings.db_poll_interval_s)
 
     def has_hints(self) -> bool:
         return False
@@ -62,13 +72,16 @@ class DatabaseDiscovery:
         last_item: Callable[[], SyncItem | None],
         known: Callable[[str], bool],
         force: bool = False,
+        slack: float = 0.0,
     ) -> list[Discovered]:
         """New datasets (after ``last_item()``) and known ones whose digest changed.
 
         ``force``: ask the database even if it did not change (start, ``--once``).
+        ``slack``: a poll due within this many seconds is made now (sources due about
+        together are polled in one wake, and stay together).
         """
         now = time.monotonic()
-        if not force and now - self._last_poll < self.settings.db_poll_interval_s:
+        if not force and self.next_due(now) > now + slack:
             return []
         self._last_poll = now
         # taken before the queries: a change while they run is seen at the next poll
@@ -76,7 +89,7 @@ class DatabaseDiscovery:
         full_due = (
             force
             or not self._last_full
-            or now - self._last_full >= (self.settings.rescan_interval_s)
+            or now + slack - self._last_full >= self.settings.rescan_interval_s
         )
         unchanged = token is not None and not force
         if unchanged and token == self._token and (not full_due or token == self._full_token):

@@ -97,11 +97,13 @@ class FileDiscovery:
         return w is not None and (w.pending or not w.alive)
 
     # -- discovery ---------------------------------------------------------------------
-    def discover(self, force: bool = False) -> list[Discovered]:
-        """What the scans, polls or events due now found (hits, known or not)."""
+    def discover(self, force: bool = False, slack: float = 0.0) -> list[Discovered]:
+        """What the scans, polls or events due now found (hits, known or not).
+
+        ``slack``: a scan or poll due within this many seconds is made now."""
         backend = self.backend
         root = backend.root_path()
-        now = time.monotonic()
+        now = time.monotonic() + slack
         full_due = force or not self._last_full or now - self._last_full >= self._full_interval()
         if self.watcher is not None and not self.watcher.alive:
             self._stop_watcher("the file watcher stopped")

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from etiket_sync_agent.engine import due_order
+from etiket_sync_agent.engine.database_discovery import next_on_grid
 from etiket_sync_agent.engine.events import (
     IterationFinished,
     Reporter,
@@ -80,6 +81,7 @@ class SyncEngine:
         #: sources whose runtime could not be built -> their error (built again later)
         self._broken: dict[int, str] = {}
         self._broken_retry_at = 0.0
+        self._recheck_at = 0.0  # next look at the items of all sources (_recheck)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = FileLock(runtime.home.lock_file)
@@ -172,8 +174,10 @@ class SyncEngine:
         slack = COALESCE * self.settings.db_poll_interval_s
         for rt in runtimes:
             if once or rt.discovery_due(now, slack):
-                self._discover(rt, summary, force=once)
+                self._discover(rt, summary, force=once, slack=slack)
         now = time.monotonic()
+        if now + slack >= self._recheck_at:
+            self._recheck(runtimes, now)
         busy = [rt for rt in runtimes if once or rt.live or rt.work_at <= now + slack]
         deadline = None if once else time.monotonic() + self.settings.iteration_budget_s
         workers = max(1, min(self.settings.workers, len(busy)))
@@ -192,6 +196,21 @@ class SyncEngine:
                 lambda: repo.set_loop_status(self.runtime.state, iteration=self._iteration),
             )
         self.report(IterationFinished(self._iteration, attempted, failed))
+
+    def _recheck(self, runtimes: list[SourceRuntime], now: float) -> None:
+        """Look at the items of all sources at once (one query): which have work due, and
+        when the others will (retry and settle times, `etiket-sync retry` meanwhile)."""
+        self._recheck_at = next_on_grid(now, self.settings.recheck_s)
+        try:
+            waiting = due_order.waiting(self.runtime.state, datetime.now(timezone.utc))
+        except Exception as exc:  # noqa: BLE001 - e.g. a busy state DB: next time
+            logger.warning("looking for due items failed: %s", error_line(exc))
+            self._recheck_at = now + BUSY_BACKOFF_S
+            return
+        for rt in runtimes:
+            seconds = waiting.get(rt.source_id)
+            if seconds is not None:
+                rt.work_at = min(rt.work_at, now + seconds)
 
     def _sources_signature(self) -> tuple[object, ...]:
         """Changes whenever a source is added, removed, paused or edited (one cheap
@@ -297,9 +316,11 @@ class SyncEngine:
         self.report(SourceFailed(name, err))
         return err
 
-    def _discover(self, rt: SourceRuntime, summary: RunSummary, force: bool) -> None:
+    def _discover(
+        self, rt: SourceRuntime, summary: RunSummary, force: bool, slack: float = 0.0
+    ) -> None:
         try:
-            new, changed = rt.discover(force_full=force)
+            new, changed = rt.discover(force_full=force, slack=slack)
         except Exception as exc:  # noqa: BLE001
             rt.failing = True
             rt.last_error = self._source_failed(rt.source_id, rt.name, rt.last_error, exc, summary)
@@ -373,13 +394,14 @@ class SyncEngine:
                 rt.set_status(item.identifier, status)
         if self._stop.is_set():
             return attempted, failed
-        # nothing more is due now: look again at the next retry or settle time, or after
-        # recheck_s (items put back by `etiket-sync retry` from another process)
-        wait = self.settings.recheck_s
+        # nothing more is due now: look again at the next retry or settle time, when
+        # discovery finds something, or at the next look at all sources (_recheck)
+        # (a pass runs only when there is a reason: discovery found something, _recheck
+        # saw due items, a live item)
+        rt.work_at = float("inf")
         nxt = due_order.next_due_in(db, rt.source_id, datetime.now(timezone.utc))
-        if nxt is not None:
-            wait = min(wait, nxt)
-        rt.work_at = time.monotonic() + wait
+        if nxt is not None:  # what just failed, or waits to settle
+            rt.work_at = time.monotonic() + nxt
         return attempted, failed
 
     # -- waiting -----------------------------------------------------------------------
@@ -387,7 +409,8 @@ class SyncEngine:
         """Sleep until the earliest deadline of any source, or a watch event."""
         now = time.monotonic()
         wake_at = min(
-            [rt.next_wake(now) for rt in self._sources.values()] + [now + self.settings.recheck_s]
+            [rt.next_wake(now) for rt in self._sources.values()]
+            + [self._recheck_at, now + self.settings.recheck_s]
         )
         timeout = wake_at - now
         if any(rt.live for rt in self._sources.values()):

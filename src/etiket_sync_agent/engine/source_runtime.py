@@ -79,12 +79,14 @@ class SourceRuntime:
     def note(self) -> str | None:
         return self.discovery.note
 
-    def discover(self, force_full: bool = False) -> tuple[int, int]:
-        """Find new and changed datasets, record them; returns (new, changed)."""
+    def discover(self, force_full: bool = False, slack: float = 0.0) -> tuple[int, int]:
+        """Find new and changed datasets, record them; returns (new, changed).
+
+        ``slack``: what is due within this many seconds is done now."""
         if isinstance(self.discovery, DatabaseDiscovery):
-            found = self.discovery.discover(self._last_sync_item, self._is_known, force_full)
+            found = self.discovery.discover(self._last_sync_item, self._is_known, force_full, slack)
         else:
-            found = self.discovery.discover(force_full)
+            found = self.discovery.discover(force_full, slack)
         if not found:
             return 0, 0
         new, changed = repo.record_discovery(self.runtime.state, self.source_id, found, self.known)
