@@ -20,6 +20,14 @@ is the time the engine spent syncing the item itself (ItemFinished.seconds): lat
 that is the time spent noticing the dataset. Target: synchronized within 2 s.
 
     .venv/bin/python bench/bench_latency.py [--sizes 0 10000] [--count 20] [--quick]
+
+``--live-pacing``: instead, the share of the time a slow live dataset's passes take
+(the test backend of ``tests/engine/_live_backend.py``, each pass ``--pass-seconds``
+long, ``live_interval_s`` 0.02 s) with the engine's pacing (each pass followed by a
+pause of ``LIVE_BUSY_FACTOR`` times its duration: target ~1/(1 + factor)) against the
+same run unpaced (factor 0) as the baseline.
+
+    .venv/bin/python bench/bench_latency.py --live-pacing [--seconds 10]
 """
 
 from __future__ import annotations
@@ -163,6 +171,68 @@ def row(n: int, mode: str, res: dict[str, object]) -> list[object]:
     ]
 
 
+def live_share(work: Path, factor: float, seconds: float, pass_s: float) -> float:
+    """Share of the wall time the live passes of one slow live dataset take."""
+    import json
+    import sys
+    from dataclasses import replace
+    from importlib.metadata import EntryPoint
+
+    from etiket_sync_agent.engine import source_runtime
+    from etiket_sync_agent.home import Home
+    from etiket_sync_agent.plugins.registry import BACKEND_GROUP, Registry
+    from etiket_sync_agent.runtime import Runtime
+    from etiket_sync_agent.services import sources
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.engine._live_backend
+    live = EntryPoint("livetest", "tests.engine._live_backend:LiveBackend", BACKEND_GROUP)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rt = Runtime(Home.resolve(work / "home"), registry=Registry([live]))
+    state = work / "state.json"
+    state.write_text(json.dumps({"datasets": ["run1"], "live": "run1", "pass_seconds": pass_s}))
+    passes = Path(f"{state}.passes")
+    rt.store.create_scope("lab")
+    sources.add_source(rt, "livetest", "fridge", scope="lab", settings={"index_file": str(state)})
+    engine = SyncEngine(rt, replace(EngineSettings(), live_interval_s=0.02))
+    saved, source_runtime.LIVE_BUSY_FACTOR = source_runtime.LIVE_BUSY_FACTOR, factor
+    loop = threading.Thread(target=engine.run, daemon=True)
+    loop.start()
+    try:
+        time.sleep(seconds)
+    finally:
+        engine.stop()
+        loop.join(60)
+        source_runtime.LIVE_BUSY_FACTOR = saved
+        rt.close()
+    times = [float(t) for t in passes.read_text().split()]
+    if len(times) < 2:
+        raise RuntimeError(f"only {len(times)} live pass(es) in {seconds} s")
+    return (len(times) - 1) * pass_s / (times[-1] - times[0])
+
+
+def live_pacing(work: Path, seconds: float, pass_s: float) -> int:
+    from etiket_sync_agent.engine.source_runtime import LIVE_BUSY_FACTOR
+
+    unpaced = live_share(work / "live-unpaced", 0.0, seconds, pass_s)
+    paced = live_share(work / "live-paced", LIVE_BUSY_FACTOR, seconds, pass_s)
+    target = 1 / (1 + LIVE_BUSY_FACTOR)
+    print_table(
+        ["pass s", "factor", "unpaced share (baseline)", "paced share", "target ~", "verdict"],
+        [
+            [
+                pass_s,
+                LIVE_BUSY_FACTOR,
+                f"{unpaced:.0%}",
+                f"{paced:.0%}",
+                f"{target:.0%}",
+                "met" if paced <= 1.5 * target else "NOT met",
+            ]
+        ],
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 10_000])
@@ -172,7 +242,13 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES, help="series to run")
     parser.add_argument("--dir", type=Path, default=WORK, help="work folder (default bench/_work)")
     parser.add_argument("--quick", action="store_true", help="smoke run: N=0 and 500, 3 each")
+    parser.add_argument("--live-pacing", action="store_true", help="measure live pacing only")
+    parser.add_argument("--seconds", type=float, default=10.0, help="live pacing: per run")
+    parser.add_argument("--pass-seconds", type=float, default=0.3, help="live pacing: per pass")
     args = parser.parse_args()
+    if args.live_pacing:
+        print(machine_info())
+        return live_pacing(args.dir, args.seconds, args.pass_seconds)
     if args.quick:
         args.sizes, args.count, args.poll_count = [0, 500], 3, 2
     poll_s = EngineSettings().poll_interval_s
