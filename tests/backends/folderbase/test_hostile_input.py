@@ -379,6 +379,8 @@ def test_hostile_tree_good_datasets_sync_bad_ones_say_why(cli, home, tmp_path: P
     os.symlink(str(tmp_path), d / "outside")
     warned["links"] = "skipped broken: broken symlink"
     d = make_dataset(root, "newline\nname", {"line\nbreak.txt": "x"})
+    d = make_dataset(root, "store_names", {"back\\slash.txt": "b", "c:drive.txt": "c"})
+    warned["store_names"] = "stored as 'c%3Adrive.txt'"
     _bare_dataset(Path(os.fsdecode(os.fsencode(root) + b"/bad\xff")))
     d = make_dataset(root, "deep_yaml")
     (d / "_QH_dataset_info.yaml").write_text("attributes: " + "[" * 100_000)

@@ -10,7 +10,8 @@
 * Only regular files are read: a FIFO, socket or device is skipped with a warning (it
   is never opened: opening a FIFO blocks until someone writes to it).
 * A name that is not valid UTF-8 is stored under its :func:`safe_name` (bad bytes as
-  ``%XX``) and a warning records the original bytes.
+  ``%XX``) and a warning records the original bytes; a ``\\`` becomes ``%5C`` and a
+  leading drive-like ``c:`` becomes ``c%3A`` (the store refuses both).
 """
 
 from __future__ import annotations
@@ -85,13 +86,20 @@ def _kind(mode: int) -> str:
 
 
 def _named(rel: str, warnings: list[str]) -> str:
+    """The store name of the file at ``rel``: valid UTF-8 (see safe_name), without the
+    backslash or drive prefix (``c:``) the store refuses; a warning says when it differs."""
     safe = safe_name(rel)
     if safe != rel:
         raw = os.fsencode(rel)
         warnings.append(
             f"{safe}: the name is not valid UTF-8; stored as {safe!r} (original bytes {raw!r})"
         )
-    return safe
+    stored = safe.replace("\\", "%5C")
+    if len(stored) > 1 and stored[1] == ":" and stored[0].isalpha():
+        stored = stored[0] + "%3A" + stored[2:]
+    if stored != safe:
+        warnings.append(f"{safe}: stored as {stored!r} (the store refuses '\\' and drive names)")
+    return stored
 
 
 def collect_files(root: Path, skip: list[str]) -> tuple[list[DatasetFile], list[str]]:
