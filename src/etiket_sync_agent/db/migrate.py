@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, inspect, text
 
@@ -90,29 +90,59 @@ def _upgrade(engine: Engine, migrations: Migrations) -> bool:
 
     config = migrations.config()
     known = migrations.known_revisions()
-    with engine.execution_options(**WRITE).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            key = hash_key(migrations.version_table)
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, :key)"),
-                {"ns": _PG_LOCK_NAMESPACE, "key": key},
-            )
-        # read again under the lock: another process may have migrated meanwhile
-        current = current_revision(conn, migrations.version_table)
-        if current is not None and current not in known:
-            where = engine.url.render_as_string(hide_password=True)
-            raise migrations.error(
-                f"{migrations.what} {where} is at revision {current!r}, which this version "
-                "of etiket_sync_agent does not know (it was written by a newer version)",
-                hint="upgrade etiket_sync_agent (pip install -U etiket_sync_agent)",
-            )
-        if current == migrations.head:
-            return False
-        config.attributes["connection"] = conn
+    with engine.execution_options(**WRITE).connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # batch mode rebuilds a table by copy + DROP TABLE, and a DROP with foreign keys
+            # on deletes (ON DELETE CASCADE) every row referring to it; the pragma is a
+            # no-op inside a transaction, so it is set before BEGIN and checked at the end
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
         try:
-            command.upgrade(config, "head")
+            with conn.begin():
+                upgraded = _upgrade_in(conn, engine, migrations, config, known, command)
+                if upgraded and sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise migrations.error(
+                            f"upgrading {migrations.what} left rows pointing at nothing "
+                            f"({broken[:3]}); nothing was changed",
+                            hint="report this as a bug of etiket_sync_agent",
+                        )
         finally:
-            config.attributes.pop("connection", None)
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+    return upgraded
+
+
+def _upgrade_in(
+    conn: Connection,
+    engine: Engine,
+    migrations: Migrations,
+    config: Config,
+    known: set[str],
+    command: Any,
+) -> bool:
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+            {"ns": _PG_LOCK_NAMESPACE, "key": hash_key(migrations.version_table)},
+        )
+    # read again under the lock: another process may have migrated meanwhile
+    current = current_revision(conn, migrations.version_table)
+    if current is not None and current not in known:
+        where = engine.url.render_as_string(hide_password=True)
+        raise migrations.error(
+            f"{migrations.what} {where} is at revision {current!r}, which this version "
+            "of etiket_sync_agent does not know (it was written by a newer version)",
+            hint="upgrade etiket_sync_agent (pip install -U etiket_sync_agent)",
+        )
+    if current == migrations.head:
+        return False
+    config.attributes["connection"] = conn
+    try:
+        command.upgrade(config, "head")
+    finally:
+        config.attributes.pop("connection", None)
     return True
 
 

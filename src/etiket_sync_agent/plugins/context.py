@@ -198,6 +198,20 @@ class SyncContext:
             _SCRATCH.give_back(tmp)
 
 
+SCRATCH_PREFIX = "etiket-sync-"
+"""Every scratch folder of the agent is ``<temp dir>/etiket-sync-<pid>-<random>``."""
+
+
+def scratch_prefix() -> str:
+    """The name prefix of this process's scratch folders (for ``tempfile.mkdtemp``).
+
+    Backends making their own temp folders should use it too (or :meth:`SyncContext.scratch_dir`):
+    a folder left by a killed process is then removed at the next start
+    (:func:`etiket_sync_agent.maintenance.sweep_scratch`).
+    """
+    return f"{SCRATCH_PREFIX}{os.getpid()}-"
+
+
 class _ScratchPool:
     """Empty private temp folders, reused: on some file systems making and removing a
     folder for every item costs more than writing the item's files. A folder goes back
@@ -214,7 +228,8 @@ class _ScratchPool:
         with self._lock:
             if self._free:
                 return self._free.pop()
-        return Path(tempfile.mkdtemp(prefix="etiket-sync-"))
+        # the pid in the name: the start-up sweep removes folders of dead processes
+        return Path(tempfile.mkdtemp(prefix=scratch_prefix()))
 
     def give_back(self, folder: Path) -> None:
         try:

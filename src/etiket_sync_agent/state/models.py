@@ -19,8 +19,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from etiket_sync_agent.dbtypes import UTCDateTime, utcnow
 
@@ -78,9 +80,10 @@ class ScopeMapping(Base):
 class Item(Base):
     """One dataset of one source and where its synchronization stands.
 
-    ``fingerprint`` is the manifest entry of a file dataset (a digest of names, sizes and
-    mtimes seen by the last scan); ``synced_fingerprint`` is what the last successful sync
-    saw. They differ when the dataset changed and must be synchronized again.
+    ``fingerprint`` is the manifest entry of a dataset (for files a digest of names, sizes
+    and mtimes seen by the last scan): a new one requeues the item. The sync records of
+    its last attempts live in :class:`ItemRecord` (never loaded by listings);
+    ``last_warnings`` are those of the last attempt, for listings.
     """
 
     __tablename__ = "items"
@@ -108,8 +111,8 @@ class Item(Base):
     next_retry: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    synced_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    records: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: the warnings of the last attempt (what ``items`` shows without loading records)
+    last_warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     #: what the backend saved about the item at its last successful sync (save_state)
     backend_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     sync_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -118,6 +121,45 @@ class Item(Base):
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     source: Mapped[Source] = relationship(back_populates="items")
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The sync records of the last attempts, oldest first (loaded on first access).
+
+        Listings never need them: use ``last_warnings``. Loading works on an item whose
+        session is closed (every repository function closes its own).
+        """
+        loaded = self.__dict__.get("_records")
+        if loaded is None:
+            bind = self.__dict__.get("_bind")
+            loaded = [] if bind is None else load_records(bind, self.id)
+            self.__dict__["_records"] = loaded
+        return loaded
+
+
+@event.listens_for(Item, "load")
+def _remember_bind(item: Item, context: Any) -> None:
+    # where Item.records loads from later (no query now)
+    item.__dict__["_bind"] = context.session.get_bind()
+
+
+class ItemRecord(Base):
+    """The sync record of one attempt of one item (the last few are kept)."""
+
+    __tablename__ = "item_records"
+    __table_args__ = (Index("ix_item_records_item", "item_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def load_records(bind: Any, item_id: int) -> list[dict[str, Any]]:
+    """The stored records of an item, oldest first."""
+    query = select(ItemRecord.record).where(ItemRecord.item_id == item_id).order_by(ItemRecord.id)
+    with Session(bind) as s:
+        return list(s.scalars(query))
 
 
 class LoopStatus(Base):

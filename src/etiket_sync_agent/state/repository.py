@@ -19,7 +19,16 @@ from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import NotFoundError
 from etiket_sync_agent.plugins.items import ItemStatus, NewItem
 from etiket_sync_agent.state.db import StateDB
-from etiket_sync_agent.state.models import ErrorLog, Item, LoopStatus, ScopeMapping, Source
+from etiket_sync_agent.state.models import (
+    ErrorLog,
+    Item,
+    ItemRecord,
+    LoopStatus,
+    ScopeMapping,
+    Source,
+    load_records,
+)
+from etiket_sync_agent.state.records import bound_record
 
 MAX_RECORDS = 5
 
@@ -142,7 +151,6 @@ def record_discovery(
                     "fingerprint": d.fingerprint,
                     "status": ItemStatus.PENDING.value,
                     "attempts": 0,
-                    "records": [],
                     "sync_count": 0,
                 }
             )
@@ -264,19 +272,43 @@ def save_item(db: StateDB, item_id: int, **fields: Any) -> None:
 
 
 def append_record(db: StateDB, item_id: int, record: dict[str, Any], **fields: Any) -> None:
-    """Store the attempt's record (keeping the last few) together with new item fields."""
+    """Store the attempt's record, bounded (``state/records.py``), keeping the last
+    :data:`MAX_RECORDS` of the item, together with new item fields.
+
+    A no-op when the item is gone (its source was removed while it synchronized).
+    """
     # prepared Core statements, not the ORM: this runs once per synchronized item
+    kept = bound_record(record)
+    now = utcnow()
     with db.session() as s, s.begin():
-        found = s.execute(_ITEM_RECORDS, {"q_id": item_id}).first()
-        if found is None:  # the source was removed while syncing
+        if s.execute(_ITEM_EXISTS, {"q_id": item_id}).first() is None:
             return
-        records = [*(found.records or []), record][-MAX_RECORDS:]
+        s.execute(_INSERT_RECORD, {"item_id": item_id, "created": now, "record": kept})
+        s.execute(_TRIM_RECORDS, {"q_id": item_id, "keep": MAX_RECORDS})
+        warnings = list(kept.get("warnings") or []) or None
         s.execute(
-            _UPDATE_ITEM, {"q_id": item_id, "records": records, "updated": utcnow(), **fields}
+            _UPDATE_ITEM, {"q_id": item_id, "last_warnings": warnings, "updated": now, **fields}
         )
 
 
-_ITEM_RECORDS = select(Item.records).where(Item.id == bindparam("q_id"))
+def item_records(db: StateDB, item_id: int) -> list[dict[str, Any]]:
+    """The stored records of an item's last attempts, oldest first."""
+    return load_records(db.engine, item_id)
+
+
+_ITEM_EXISTS = select(Item.id).where(Item.id == bindparam("q_id"))
+_RECORDS = ItemRecord.__table__
+_INSERT_RECORD = _RECORDS.insert()
+_TRIM_RECORDS = _RECORDS.delete().where(
+    _RECORDS.c.item_id == bindparam("q_id"),
+    _RECORDS.c.id.not_in(
+        select(_RECORDS.c.id)
+        .where(_RECORDS.c.item_id == bindparam("q_id"))
+        .order_by(_RECORDS.c.id.desc())
+        .limit(bindparam("keep"))
+        .scalar_subquery()
+    ),
+)
 _UPDATE_ITEM = update(Item.__table__).where(Item.__table__.c.id == bindparam("q_id"))
 
 
