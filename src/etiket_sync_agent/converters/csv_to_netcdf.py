@@ -1,6 +1,8 @@
 """``csv_to_netcdf``: a numeric CSV table with a header row -> NetCDF4 (xarray).
 
 The first column becomes the coordinate, every other column a data variable along it.
+The table is held in memory: files over :data:`MAX_CSV_BYTES` are refused (the file itself
+is still uploaded as it is).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from pathlib import Path
 from etiket_sync_agent.plugins.context import write_netcdf
 from etiket_sync_agent.plugins.converter import FileConverter
 
+MAX_CSV_BYTES = 256 << 20
+
 
 class CsvToNetCDFConverter(FileConverter):
     input_type = ".csv"
@@ -20,6 +24,12 @@ class CsvToNetCDFConverter(FileConverter):
         import numpy as np
         import xarray as xr
 
+        size = input_path.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise ValueError(
+                f"{size >> 20} MiB is too large to convert in memory"
+                f" (at most {MAX_CSV_BYTES >> 20} MiB)"
+            )
         with open(input_path, newline="", encoding="utf-8-sig") as fh:
             sample = fh.read(4096)
             fh.seek(0)
