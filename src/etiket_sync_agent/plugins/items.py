@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# re-exported for plugin authors (``from etiket_sync_agent.plugins import ItemStatus``);
+# it belongs to the state, which does not import the plugin SDK
+from etiket_sync_agent.state.status import ItemStatus
+
+__all__ = ["ItemStatus", "NewItem", "ScopeRequirement", "SyncItem"]
+
 
 class ScopeRequirement(str, enum.Enum):
     """Whether a source of this backend needs a scope.
@@ -22,13 +28,6 @@ class ScopeRequirement(str, enum.Enum):
     REQUIRED = "REQUIRED"
     OPTIONAL = "OPTIONAL"
     DISABLED = "DISABLED"
-
-
-class ItemStatus(str, enum.Enum):
-    PENDING = "pending"
-    LIVE = "live"
-    SYNCHRONIZED = "synchronized"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import NotFoundError
-from etiket_sync_agent.plugins.items import ItemStatus, NewItem
 from etiket_sync_agent.state.db import StateDB
 from etiket_sync_agent.state.models import (
     ErrorLog,
@@ -29,6 +28,10 @@ from etiket_sync_agent.state.models import (
     load_records,
 )
 from etiket_sync_agent.state.records import bound_record
+from etiket_sync_agent.state.status import ItemStatus
+
+if TYPE_CHECKING:
+    from etiket_sync_agent.plugins.items import NewItem
 
 MAX_RECORDS = 5
 
