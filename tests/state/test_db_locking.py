@@ -112,3 +112,49 @@ def test_a_new_file_is_switched_to_wal_while_another_opener_holds_it(
         other.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_state_db_and_store_catalog_get_the_same_engine_setup(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    state = StateDB(tmp_path / "state.db")
+    store = LocalStore(tmp_path / "store")
+    seen = []
+    for engine in (state.engine, store._engine):  # noqa: SLF001
+        with engine.connect() as conn:
+            seen.append(
+                {
+                    p: conn.execute(text(f"PRAGMA {p}")).scalar()
+                    for p in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+                }
+            )
+    state.close()
+    store.close()
+    assert (
+        seen[0]
+        == seen[1]
+        == {
+            "journal_mode": "wal",
+            "synchronous": 1,  # NORMAL
+            "foreign_keys": 1,
+            "busy_timeout": int(db_engine.BUSY_TIMEOUT_S * 1000),
+        }
+    )
+
+
+def test_store_reads_go_on_while_another_connection_writes(tmp_path: Path) -> None:
+    from etiket_sync_agent.store.interface import DatasetSpec
+
+    store = LocalStore(tmp_path / "store")
+    store.create_scope("lab")
+    store.upsert_dataset(DatasetSpec(uuid="u1", scope="lab", name="one"))
+    writer = sqlite3.connect(tmp_path / "store" / "catalog.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE datasets SET name = 'renamed'")
+    try:
+        assert [d.name for d in store.list_datasets()] == ["one"]
+        assert store.get_dataset("u1").name == "one" and store.stats()["datasets"] == 1
+    finally:
+        writer.rollback()
+        writer.close()
+        store.close()

@@ -78,3 +78,43 @@ def test_unreachable_catalog_raises_store_error_without_password(tmp_path: Path)
     with pytest.raises(StoreError, match="cannot open the store catalog") as err:
         LocalStore(tmp_path / "store", catalog_url=url)
     assert "s3cret" not in str(err.value) and "STORE_URL" in err.value.hint
+
+
+def _older_revisions() -> list[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return [r.revision for r in script.walk_revisions() if r.revision != HEAD]
+
+
+@pytest.mark.parametrize("revision", _older_revisions())
+def test_an_older_catalog_holding_rows_is_upgraded_keeping_them(
+    tmp_path: Path, revision: str
+) -> None:
+    """Every revision before head upgraded with data in it (none yet: 0001 is the head;
+    the parameters come from the scripts, so a new revision is covered at once)."""
+    from alembic import command
+
+    from etiket_sync_agent.db.engine import make_engine, sqlite_url
+    from etiket_sync_agent.store.migrations import ROLE
+
+    root = tmp_path / "store"
+    root.mkdir()
+    engine = make_engine(sqlite_url(root / "catalog.db"), ROLE)
+    with engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        conn.execute(
+            text(
+                "INSERT INTO scopes (id, name, description, created) "
+                "VALUES (1, 'lab', 'kept', '2026-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    store = LocalStore(root)
+    try:
+        (scope,) = store.list_scopes()
+        assert (scope.name, scope.description) == ("lab", "kept")
+    finally:
+        store.close()
