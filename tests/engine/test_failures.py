@@ -36,7 +36,7 @@ def test_conditions_that_cannot_change_are_permanent_and_clear(tmp_path: Path) -
         failure = describe_failure(_raised(fn))
         assert "Errno" not in failure.message
         if text is None:
-            assert failure.retryable and "(retried later)" in failure.message
+            assert failure.retryable and "no such file or directory" in failure.message
         else:
             assert not failure.retryable, failure
             assert text in failure.message, failure.message

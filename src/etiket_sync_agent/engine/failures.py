@@ -87,8 +87,6 @@ def describe_os_error(exc: OSError) -> str:
     hint = _HINTS.get(exc.errno or -1) if os_error_is_permanent(exc) else None
     if hint:
         line += f" (hint: {hint})"
-    elif not os_error_is_permanent(exc):
-        line += " (retried later)"
     return line
 
 
@@ -114,7 +112,7 @@ def _classify(exc: BaseException) -> tuple[str, bool]:
             False,
         )
     if isinstance(exc, MemoryError):
-        return "not enough memory to read this dataset (retried later)", True
+        return "not enough memory to read this dataset", True
     return _path_text(error_line(exc)), True
 
 
