@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from etiket_sync_agent.errors import error_line
+from etiket_sync_agent.errors import StateDBError, error_line
 from etiket_sync_agent.locking import process_alive
 from etiket_sync_agent.plugins.context import SCRATCH_PREFIX
 
@@ -58,7 +58,12 @@ class SweepSummary:
 
 def sweep_at_start(rt: Runtime, *, stale_after: float = STALE_AFTER_S) -> SweepSummary:
     """Remove the leftovers of killed agents (see the module docstring); call it with the
-    agent lock held, before the loop starts. Never raises for what it finds."""
+    agent lock held, before the loop starts.
+
+    Raises only :class:`StateDBError` — the store's catalog is damaged or newer than this
+    code, and the agent must not start on it (exit code 5); anything else it meets is
+    logged and listed in the summary's ``errors``.
+    """
     summary = SweepSummary()
     try:
         gc = getattr(rt.store, "gc", None)  # the local store has it; others keep their own
@@ -66,6 +71,8 @@ def sweep_at_start(rt: Runtime, *, stale_after: float = STALE_AFTER_S) -> SweepS
             done = gc(tmp_older_than=stale_after)
             summary.blobs_removed = done.get("blobs_removed", 0)
             summary.tmp_removed = done.get("tmp_removed", 0)
+    except StateDBError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a sweep must never stop the start
         summary.errors.append(f"store: {error_line(exc)}")
     try:

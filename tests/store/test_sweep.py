@@ -123,3 +123,25 @@ def test_scratch_folders_of_dead_processes_are_removed(temp_dir: Path) -> None:
     assert sweep_scratch() == 1
     assert sorted(p.name for p in temp_dir.iterdir()) == sorted([ours.name, unrelated.name])
     _SCRATCH.give_back(ours)
+
+
+def test_a_damaged_catalog_stops_the_start_other_failures_do_not(
+    home: Home, temp_dir: Path
+) -> None:
+    from etiket_sync_agent.errors import StateDBError
+
+    home.ensure()
+    home.store_dir.mkdir(parents=True, exist_ok=True)
+    (home.store_dir / "catalog.db").write_bytes(b"not a database" * 100)
+    rt = Runtime(home)
+    with pytest.raises(StateDBError, match="catalog"):
+        sweep_at_start(rt)
+    rt.close()
+    # once the catalog is fine: the sweep runs, a live process's scratch folder stays
+    (home.store_dir / "catalog.db").unlink()
+    rt = Runtime(home)
+    locked = temp_dir / "etiket-sync-1-x"  # pid 1 lives: never removed
+    locked.mkdir()
+    summary = sweep_at_start(rt)
+    assert summary.errors == [] and locked.exists()
+    rt.close()
