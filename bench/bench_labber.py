@@ -275,20 +275,12 @@ def main() -> None:
         bench_corpus(work / "corpus")
         root2d = work / "log2d" / "Labber"
         path = build_2d(root2d, args.size)
-        bench_log(
-            f"2-D log {args.size}x{args.size} float64",
-            root2d,
-            path,
-            work,
-            args.size**2 * 8 / 2**20,
-            args.repeat,
-        )
+        label = f"2-D log {args.size}x{args.size} float64"
+        bench_log(label, root2d, path, work, log_data_mb(path), args.repeat)
         roott = work / "logt" / "Labber"
         path = build_traces(roott, args.traces, args.samples)
-        mb = args.traces * args.samples * 16 / 2**20
-        bench_log(
-            f"{args.traces} traces x {args.samples} complex", roott, path, work, mb, args.repeat
-        )
+        label = f"{args.traces} traces x {args.samples} complex"
+        bench_log(label, roott, path, work, log_data_mb(path), args.repeat)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
