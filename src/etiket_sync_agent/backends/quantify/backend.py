@@ -197,7 +197,7 @@ class QuantifyBackend(FileBackend):
         }
 
         def unchanged(f: MeasurementFile) -> bool:
-            return not live and previous.get(f.name) == f.signature and f.name in stored
+            return previous.get(f.name) == f.signature and f.name in stored
 
         problems: list[DatasetError] = []
         seen: dict[str, list[int]] = {}
@@ -225,7 +225,7 @@ class QuantifyBackend(FileBackend):
                     " files are synchronized"
                 )
                 meta = None
-            elif unchanged(main_file) and meta is not None:
+            elif not live and unchanged(main_file) and meta is not None:
                 seen[main_file.name] = main_file.signature
                 digests[DATASET_FILE] = old_digests.get(DATASET_FILE, "")
             else:
@@ -233,8 +233,12 @@ class QuantifyBackend(FileBackend):
                     try:
                         main = read_dataset(main_file.path, scratch, DATASET_FILE)
                     except DatasetError as exc:
-                        problems.append(exc)
-                        meta = None
+                        if live and exc.retryable:
+                            # the writer is at it: the next live pass tries again
+                            ctx.log(f"{DATASET_FILE} not read this pass: {exc.message}")
+                        else:
+                            problems.append(exc)
+                        meta = None if not live else meta
                 if main is not None:
                     meta = {
                         "attrs": {

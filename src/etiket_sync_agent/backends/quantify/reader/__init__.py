@@ -68,11 +68,12 @@ def read_dataset(src: Path, scratch: Path, rel: str | None = None) -> DatasetRea
     return DatasetRead(ds, fmt, layout, prog, stamp)
 
 
-def read_progress(src: Path, scratch: Path) -> tuple[Progress, FileStamp]:
-    """How many points of ``src`` are measured (gettables only, no gridding)."""
+def read_progress(src: Path, scratch: Path, patience_s: float = 2.0) -> tuple[Progress, FileStamp]:
+    """How many points of ``src`` are measured (gettables only, no gridding); gives up
+    soon (FileBusyError) on a file being rewritten: the caller treats that as live."""
 
     def read(copy: Path) -> Progress:
         with open_dataset_file(copy, src.name) as f:
             return progress(f)
 
-    return read_private_copy(src, scratch, read)
+    return read_private_copy(src, scratch, read, patience_s=patience_s)

@@ -37,7 +37,8 @@ T = TypeVar("T")
 QUIET_S = 0.05
 #: a file unchanged for this long that fails to read is damaged, not being written
 SETTLED_S = 2.0
-ATTEMPTS = 20
+#: how long to keep trying on a file that keeps changing (a loaded PC writes slowly)
+PATIENCE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def read_private_copy(
     read: Callable[[Path], T],
     *,
     rel: str | None = None,
+    patience_s: float = PATIENCE_S,
     readable_errors: tuple[type[BaseException], ...] = (
         OSError,
         ValueError,
@@ -79,14 +81,16 @@ def read_private_copy(
 ) -> tuple[T, FileStamp]:
     """Copy ``src`` into ``scratch`` and return ``read(copy)`` with the source's stamp.
 
+    ``patience_s``: how long to keep trying while the file keeps changing.
     ``readable_errors``: exceptions of ``read`` that mean "torn or damaged bytes".
     The copy is removed before returning.
     """
     rel = rel or src.name
     copy = scratch / f"copy-{os.getpid()}-{src.name}"
     last_error: BaseException | None = None
+    deadline = time.monotonic() + patience_s
     try:
-        for attempt in range(ATTEMPTS):
+        while time.monotonic() < deadline:
             before = _stamp(src, rel)
             if before.age_s < QUIET_S:
                 time.sleep(QUIET_S)  # the writer is at it: let it finish this write
@@ -97,7 +101,6 @@ def read_private_copy(
                 raise FileVanishedError(f"{rel} vanished while it was being synchronized") from None
             after = _stamp(src, rel)
             if after != before or copy.stat().st_size != before.size:
-                time.sleep(QUIET_S * (1 + attempt % 4))
                 continue  # torn: the writer rewrote it while we copied
             try:
                 return read(copy), before
@@ -111,13 +114,20 @@ def read_private_copy(
                         f"{rel} cannot be read: {_reason(exc)}",
                         hint="the file is damaged or is not a NetCDF/HDF5 dataset",
                     ) from None
-                time.sleep(QUIET_S * (1 + attempt % 4))
+                # copied mid-write while the writer paused: wait for its next change
+                _wait_for_change(src, before, rel)
         raise FileBusyError(
             f"{rel} kept changing while it was read"
             + (f" (last error: {_reason(last_error)})" if last_error else "")
         )
     finally:
         copy.unlink(missing_ok=True)
+
+
+def _wait_for_change(src: Path, before: FileStamp, rel: str, limit_s: float = 1.0) -> None:
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end and _stamp(src, rel) == before:
+        time.sleep(0.01)
 
 
 def _reason(exc: BaseException) -> str:
