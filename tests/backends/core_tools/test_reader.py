@@ -227,3 +227,16 @@ def test_memory_stays_below_twice_the_largest_array(
     ds = xr.open_dataset(tmp_path / "huge.hdf5", engine="h5netcdf")
     assert ds["s"].shape == (1500, 1000) and float(ds["s"][1499, 999]) == 1499 + 0.999
     ds.close()
+
+
+def test_failed_connects_back_off(postgres: None) -> None:
+    from etiket_sync_agent.backends.core_tools.reader import CoreToolsConnectionError
+
+    b = _backend("ct_no_such_db", port=1)  # nothing listens on port 1
+    with pytest.raises(CoreToolsConnectionError, match="cannot connect") as first:
+        b.get_new_datasets(None)
+    assert "reachable at 127.0.0.1:1" in (first.value.hint or "")
+    # within the pause the same error comes back without contacting the server
+    with pytest.raises(CoreToolsConnectionError) as again:
+        b.get_new_datasets(None)
+    assert again.value is first.value
