@@ -14,7 +14,9 @@ them (xarray + h5netcdf, ``invalid_netcdf=True``, the ``x0../y0..`` layout on ``
    growth during the sync) against the dataset's in-memory size;
 4. live latency: a writer process fills a 2-D measurement, rewriting the file every
    0.5 s like MeasurementControl; for every write, the time until the store's live
-   version holds its points (agent in watch mode, default settings).
+   version holds its points (agent in watch mode, default settings);
+5. discovery: the engine's level-2 scan of one day folder holding K measurements, with
+   the backend's TUID filter vs the default filter (baseline).
 
     python bench/bench_quantify.py --small 1000 --big 10 --big-size 1000
 """
@@ -80,6 +82,29 @@ def build(datadir: Path, n_small: int, n_big: int, big_size: int) -> list[Path]:
         paths.append(folder / "dataset.hdf5")
         del ds
     return paths
+
+
+def discovery(work: Path, k: int, repeats: int = 5) -> tuple[float, float]:
+    """Median seconds of a level-2 scan of one day with ``k`` measurements: (default
+    accept rule, the quantify backend's ``accepts``)."""
+    from etiket_sync_agent.backends.quantify import QuantifyBackend, QuantifyConfig
+    from etiket_sync_agent.engine.scanner import scan
+
+    root = work / "discovery"
+    base = datetime(2025, 2, 3, 9, 0, 0)
+    for i in range(k):
+        folder = measurement_folder(root, tuid_at(base, i * 0.5), f"m{i}")
+        (folder / "snapshot.json").write_text("{}")
+    backend = QuantifyBackend(QuantifyConfig(quantify_directory=root))
+    times: dict[str, list[float]] = {"default": [], "quantify": []}
+    for _ in range(repeats):
+        for label, accept in (("default", None), ("quantify", backend.accepts)):
+            t0 = time.perf_counter()
+            hits = scan(root, 2, accept=accept).hits
+            times[label].append(time.perf_counter() - t0)
+            assert len(hits) == k, (label, len(hits))
+    shutil.rmtree(root)
+    return statistics.median(times["default"]), statistics.median(times["quantify"])
 
 
 def xarray_loop(paths: list[Path], out: Path) -> float:
@@ -241,6 +266,7 @@ def main() -> None:
     ap.add_argument("--big-size", type=int, default=1000)
     ap.add_argument("--live-points", type=int, default=600, help="points of the live 2-D run")
     ap.add_argument("--skip-corpus", action="store_true")
+    ap.add_argument("--discovery", type=int, default=10000, help="measurements in one day")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-quantify-"))
     try:
@@ -250,6 +276,13 @@ def main() -> None:
             print(
                 f"corpus: {len(per_item)} datasets in {dt:.2f} s; per dataset median"
                 f" {statistics.median(per_item) * 1000:.1f} ms, max {max(per_item) * 1000:.0f} ms",
+                flush=True,
+            )
+        if args.discovery:
+            plain, ours = discovery(work, args.discovery)
+            print(
+                f"discovery of {args.discovery} measurements in one day folder: level-2 scan"
+                f" {plain:.3f} s, with the TUID filter {ours:.3f} s ({ours / plain:.2f}x)",
                 flush=True,
             )
         rows = []

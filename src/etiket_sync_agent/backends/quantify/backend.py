@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,6 @@ from etiket_sync_agent.backends.quantify.reader import (
     read_dataset,
     read_progress,
     read_snapshot,
-    tuid_time,
 )
 from etiket_sync_agent.backends.quantify.reader.digest import content_digest
 from etiket_sync_agent.errors import ConfigError, DatasetError, StoreError
@@ -69,6 +69,19 @@ class QuantifyConfig:
         self.quantify_directory = path
 
 
+def _recent_tuid() -> str:
+    """The TUID prefix of ``RECENT_S`` ago: TUIDs sort by time as strings."""
+    now = time.time()
+    cached = _RECENT_CACHE.get("at")
+    if cached is None or now - cached[0] > 60:
+        cutoff = datetime.fromtimestamp(now - RECENT_S).strftime("%Y%m%d-%H%M%S")
+        _RECENT_CACHE["at"] = cached = (now, cutoff)
+    return cached[1]
+
+
+_RECENT_CACHE: dict[str, tuple[float, str]] = {}
+
+
 class QuantifyBackend(FileBackend):
     sync_agent_name = "quantify"
     config_class = QuantifyConfig
@@ -94,11 +107,11 @@ class QuantifyBackend(FileBackend):
     def accepts(self, path: Path) -> bool:
         """Folders named ``<TUID>[-name]``; others are listed once as a warning."""
         name = path.name
+        parsed = parse_folder_name(name)  # a TUID starts with a digit: never hidden
+        if parsed is not None:
+            return parsed[0] < _recent_tuid() or not self._just_created_and_empty(path)
         if not default_accept(name):
             return False
-        parsed = parse_folder_name(name)
-        if parsed is not None:
-            return not self._just_created_and_empty(path, parsed[0])
         key = str(path)
         if key not in self._warned:
             self._warned.add(key)
@@ -111,7 +124,7 @@ class QuantifyBackend(FileBackend):
         return False
 
     @staticmethod
-    def _just_created_and_empty(path: Path, tuid: str) -> bool:
+    def _just_created_and_empty(path: Path) -> bool:
         """A measurement folder MeasurementControl has just made, with nothing in it yet.
 
         It is left for the scan that follows its first file: the engine ranks file
@@ -119,9 +132,6 @@ class QuantifyBackend(FileBackend):
         would rank lowest, hiding the newest measurement from the live check. Only
         folders whose TUID is from the last day are looked into (old ones cost nothing).
         """
-        when = tuid_time(tuid)
-        if when is None or time.time() - when.timestamp() > RECENT_S:
-            return False
         try:
             with os.scandir(path) as it:
                 return not any(True for _ in it)

@@ -6,22 +6,37 @@ separate the name with a space instead (Quantify itself finds them by substring)
 
 from __future__ import annotations
 
+import functools
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 _FOLDER = re.compile(r"^(\d{8}-\d{6}-\d{3}-[0-9a-zA-Z]{6})(?:[- ](.*))?$", re.DOTALL)
 
 
 def parse_folder_name(name: str) -> tuple[str, str] | None:
     """``(tuid, folder suffix)`` of a measurement folder name, None if it holds no valid
-    TUID (wrong shape or an impossible date/time)."""
+    TUID (wrong shape or an impossible date/time). Cheap: called for every folder of
+    every scan."""
     m = _FOLDER.match(name)
     if m is None:
         return None
     tuid = m.group(1)
-    if tuid_time(tuid) is None:
+    if not _valid_day(tuid[:8]) or not _valid_time(tuid[9:15]):
         return None
     return tuid, (m.group(2) or "").strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_day(day: str) -> bool:
+    try:
+        date(int(day[:4]), int(day[4:6]), int(day[6:8]))
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_time(hms: str) -> bool:
+    return int(hms[:2]) < 24 and int(hms[2:4]) < 60 and int(hms[4:6]) < 60
 
 
 def tuid_time(tuid: str) -> datetime | None:
