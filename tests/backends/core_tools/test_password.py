@@ -44,7 +44,7 @@ def _outputs(cli, env: dict[str, str], ct_uuid: int, every: bool) -> list[str]: 
     out = []
     commands = [("run", "--once"), ("sources", "show", "ct")]
     if every:
-        commands += [("status",), ("item", "ct", str(ct_uuid), "--json")]
+        commands += [("item", "ct", str(ct_uuid), "--json")]
     for args in commands:
         proc = cli(*args, check=False, extra_env=env)
         assert proc.returncode in (0, 1), (args, proc.stdout, proc.stderr)
