@@ -72,6 +72,8 @@ def test_find_items_by_label_name_identifier_and_uuid(tmp_path: Path) -> None:
     assert idents(name_prefix="rabi_100%") == ["g1"]
     assert idents(name_prefix="rabi%") == []  # "%" is literal too
     assert idents(identifier="g2") == ["g2"]
+    assert idents(identifier_prefix="g") == ["g3", "g2", "g1"]
+    assert idents(identifier_prefix="g_") == []
     assert idents(label="12", name_prefix="ram") == ["g3"]
     uuid = repo.get_item(db, sid, "g2").dataset_uuid
     assert idents(uuid_prefix=uuid[:8].upper()) == ["g2"]

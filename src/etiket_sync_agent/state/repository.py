@@ -335,13 +335,15 @@ def find_items(
     label: str | None = None,
     name_prefix: str | None = None,
     identifier: str | None = None,
+    identifier_prefix: str | None = None,
     uuid_prefix: str | None = None,
     limit: int | None = 50,
 ) -> list[Item]:
     """Items of a source matching every condition given, highest priority first.
 
-    ``label`` and ``identifier`` match exactly; ``name_prefix`` and ``uuid_prefix`` match
-    the start of the item's name / dataset uuid (``%`` and ``_`` in them are literal).
+    ``label`` and ``identifier`` match exactly; ``name_prefix``, ``identifier_prefix`` and
+    ``uuid_prefix`` match the start of the item's name / identifier / dataset uuid (``%``
+    and ``_`` in them are literal; SQLite's LIKE ignores the case of ASCII letters).
     With no condition nothing matches (an empty list), never the whole source.
     """
     conds = []
@@ -351,6 +353,8 @@ def find_items(
         conds.append(Item.identifier == identifier)
     if name_prefix is not None:
         conds.append(Item.name.like(_like_prefix(name_prefix), escape="\\"))
+    if identifier_prefix is not None:
+        conds.append(Item.identifier.like(_like_prefix(identifier_prefix), escape="\\"))
     if uuid_prefix is not None:
         conds.append(Item.dataset_uuid.like(_like_prefix(uuid_prefix.lower()), escape="\\"))
     if not conds:
