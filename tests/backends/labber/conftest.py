@@ -60,16 +60,19 @@ def trace_log(**kw) -> LogSpec:
             "steps",
             [Step("Drive - Power", [-10.0, -5.0, 0.0], "dBm"), Step("Drive - Output", [0.0, 1.0])],
         ),
-        traces=[
-            Trace(
-                "Digitizer - Signal",
-                "V",
-                50,
-                1e-6,
-                2e-9,
-                lambda g, t: (g["Drive - Power"] + 1j * g["Drive - Output"])[..., None] * t,
-            )
-        ],
+        traces=kw.pop(
+            "traces",
+            [
+                Trace(
+                    "Digitizer - Signal",
+                    "V",
+                    50,
+                    1e-6,
+                    2e-9,
+                    lambda g, t: (g["Drive - Power"] + 1j * g["Drive - Output"])[..., None] * t,
+                )
+            ],
+        ),
         **kw,
     )
 

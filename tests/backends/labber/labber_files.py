@@ -51,6 +51,10 @@ class Trace:
     complex: bool = True
     x_name: str = "Time"
     x_unit: str = "s"
+    #: real traces only: store x beside y (parts [y, x]) instead of t0/dt
+    explicit_x: bool = False
+    #: one (t0, dt) row per entry, t0 shifted by this much per entry
+    t0_step: float = 0.0
 
 
 @dataclass
@@ -277,10 +281,19 @@ def _write_log(g: Any, spec: LogSpec, root: bool) -> None:
         n_entries = math.prod(dims)
         ne = min(n0 * m, n_entries) if spec.trace_entries is None else spec.trace_entries
         for t in spec.traces:
-            tt = t.t0 + t.dt * np.arange(t.n_samples)
-            values = t.fn(grid, tt)  # dims + (samples,)
+            t0 = t.t0 + t.t0_step * np.arange(n_entries)  # per entry, first step fastest
+            times = t0[:, None] + t.dt * np.arange(t.n_samples)  # entries x samples
+            tt = times.reshape([*dims[::-1], t.n_samples]).transpose(
+                [*range(len(dims) - 1, -1, -1), len(dims)]
+            )  # dims + (samples,): each entry's own time axis
+            values = t.fn(grid, tt if t.t0_step else tt[(0,) * len(dims)])
             flat = np.moveaxis(values, -1, 0).reshape(t.n_samples, -1, order="F")
-            parts = np.stack([flat.real, flat.imag], axis=1) if t.complex else flat[:, None, :]
+            if t.complex:
+                parts = np.stack([flat.real, flat.imag], axis=1)
+            elif t.explicit_x:
+                parts = np.stack([flat, times.T], axis=1)
+            else:
+                parts = flat[:, None, :]
             ds = traces.create_dataset(
                 t.name, data=parts[:, :, :ne], maxshape=(None, parts.shape[1], n_entries)
             )
@@ -288,7 +301,12 @@ def _write_log(g: Any, spec: LogSpec, root: bool) -> None:
             ds.attrs["x, name"] = t.x_name
             ds.attrs["x, unit"] = t.x_unit
             traces.create_dataset(f"{t.name}_N", data=np.array([t.n_samples], dtype=np.int32))
-            traces.create_dataset(f"{t.name}_t0dt", data=np.array([[t.t0, t.dt]]))
+            if t.t0_step:
+                rows = np.stack([t0, np.full(n_entries, t.dt)], axis=1)[:ne]
+            else:
+                rows = np.array([[t.t0, t.dt]])
+            if not t.explicit_x:
+                traces.create_dataset(f"{t.name}_t0dt", data=rows, maxshape=(n_entries, 2))
         traces.create_dataset("Time stamp", data=spec.creation_time + np.arange(ne))
 
 

@@ -20,7 +20,7 @@ from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.services import datasets, sources
 from etiket_sync_agent.testing import BackendContractTests
 from tests.backends.labber.conftest import DAY, add_labber, sweep_2d, trace_log, tree_state
-from tests.backends.labber.labber_files import Step, reference_logs, write_labber_file
+from tests.backends.labber.labber_files import Step, Trace, reference_logs, write_labber_file
 from tests.conftest import FAST
 from tests.helpers import items_by_id, run_once
 
@@ -254,3 +254,62 @@ def test_a_log_vanishing_mid_sync_is_a_clear_error(runtime: Runtime, labber_root
     vanished = items[f"{DAY.as_posix()}/vanishing.hdf5"]
     assert vanished["status"] == "failed" and "disappeared" in vanished["last_error"]
     assert items[f"{DAY.as_posix()}/{other.name}"]["status"] == "synchronized"
+
+
+def test_traces_with_their_own_x_per_entry(
+    runtime: Runtime, labber_root: Path, tmp_path: Path
+) -> None:
+    """Traces whose time axis differs per entry (one t0/dt row each, or a stored x) keep
+    it as a variable beside them; a stored x shared by all entries is a coordinate."""
+    import xarray as xr
+
+    steps = [Step("Drive - Power", [-10.0, -5.0, 0.0], "dBm"), Step("Drive - Output", [0.0, 1.0])]
+
+    def signal(g, t):  # noqa: ANN001, ANN202
+        return (g["Drive - Power"] + 1j * g["Drive - Output"])[..., None] * t
+
+    def real(g, t):  # noqa: ANN001, ANN202
+        return g["Drive - Power"][..., None] * t
+
+    spec = trace_log(
+        steps=steps,
+        traces=[
+            Trace("Digitizer - Signal", "V", 20, 1e-6, 2e-9, signal, t0_step=1e-7),
+            Trace("Scope - Trace", "V", 20, 0.0, 1e-3, real, complex=False, explicit_x=True),
+            Trace(
+                "Scope - Sweep",
+                "V",
+                20,
+                0.0,
+                1e-3,
+                real,
+                complex=False,
+                explicit_x=True,
+                t0_step=0.5,
+            ),
+        ],
+    )
+    path = write_labber_file(labber_root / DAY / "x.hdf5", spec)
+    add_labber(runtime, labber_root)
+    assert run_once(runtime, FAST).failed == 0
+    out = _export(runtime, _dataset(runtime, path), tmp_path / "x")
+    ref = reference_logs(path)[""]
+    t0 = 1e-6 + 1e-7 * np.arange(6)  # entries, first step fastest
+    with xr.open_dataset(out / "measured_data.hdf5", engine="h5netcdf") as ds:
+        sig = ds["Digitizer - Signal"]
+        assert sig.dims == ("Drive - Output", "Drive - Power", "Digitizer - Signal - Time index")
+        t = ds["Digitizer - Signal - Time"]
+        assert t.dims == sig.dims and t.attrs["labber_role"] == "x"
+        expected_t = (t0[:, None] + 2e-9 * np.arange(20)).reshape(2, 3, 20)
+        np.testing.assert_allclose(t.values, expected_t)
+        np.testing.assert_array_equal(sig.values, ref["Digitizer - Signal"])
+        # a stored x, the same for every entry: a plain coordinate
+        trace = ds["Scope - Trace"]
+        assert trace.dims[-1] == "Scope - Trace - Time" and trace.dtype.kind == "f"
+        np.testing.assert_allclose(ds["Scope - Trace - Time"].values, 1e-3 * np.arange(20))
+        np.testing.assert_array_equal(trace.values, ref["Scope - Trace"])
+        # a stored x that differs per entry
+        sweep_x = ds["Scope - Sweep - Time"]
+        expected_x = (0.5 * np.arange(6)[:, None] + 1e-3 * np.arange(20)).reshape(2, 3, 20)
+        np.testing.assert_allclose(sweep_x.values, expected_x)
+        np.testing.assert_array_equal(ds["Scope - Sweep"].values, ref["Scope - Sweep"])

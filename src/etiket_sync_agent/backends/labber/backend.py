@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,16 +129,7 @@ class LabberBackend(FileBackend):
         header = labber.header
         fields = dataset_fields(header, self.config.set_up)
         with ctx.task("create dataset"):
-            ctx.create_or_update_dataset(
-                name=fields.name,
-                alt_uid=fields.alt_uid,
-                description=fields.description,
-                collected=fields.collected,
-                tags=fields.tags,
-                attributes=fields.attributes,
-                ranking=fields.ranking,
-                creator=fields.creator,
-            )
+            ctx.create_or_update_dataset(**asdict(fields))
         if not header.has_data:
             ctx.warn(
                 f"{path.name} holds no measured data (a saved measurement configuration): "
