@@ -293,8 +293,12 @@ def test_help_version_completion_and_no_stray_folders(cli, tmp_path: Path) -> No
         text = cli(*args).stdout
         assert "<bool>" not in text and "--help" in text, text
     assert "--install-completion" in cli("--help").stdout
-    script = cli("--show-completion", "bash").stdout
-    assert "complete" in script and "etiket" in script.lower()
+    # shell completion: the script the shell sources, and real completions from it
+    complete = "_ETIKET_SYNC_COMPLETE"
+    script = cli(extra_env={complete: "source_bash"}).stdout
+    assert "_etiket_sync_completion" in script and "complete " in script
+    words = {complete: "complete_bash", "COMP_WORDS": "etiket-sync datasets ", "COMP_CWORD": "2"}
+    assert cli(extra_env=words).stdout.split() == ["list", "show", "export"]
     # without a --home: platformdirs' folders, and no empty configuration folder
     user = tmp_path / "user"
     plain = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}

@@ -47,6 +47,7 @@ class _Options:
 _opts = _Options()
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+SOURCE_NAME = typer.Argument(..., metavar="SOURCE", help="A source name (`sources list`).")
 HOME = typer.Option(
     None,
     "--home",
@@ -197,6 +198,14 @@ def _watch(view, every_s: float = 2.0) -> None:  # noqa: ANN001 - () -> renderab
     """
     from rich.live import Live
 
+    if not render.console.is_terminal:  # piped or logged: one frame after the other
+        try:
+            while True:
+                render.console.print(view())
+                render.console.print()
+                time.sleep(every_s)
+        except KeyboardInterrupt:
+            return
     try:
         with Live(
             view(), console=render.console, screen=True, auto_refresh=True,
@@ -272,7 +281,7 @@ def sources_list(json_: bool = JSON) -> None:
 
 
 @sources_app.command("show")
-def sources_show(name: str, json_: bool = JSON) -> None:
+def sources_show(name: str = SOURCE_NAME, json_: bool = JSON) -> None:
     """Show one source (secrets redacted)."""
     from etiket_sync_agent.services import sources
 
@@ -282,7 +291,7 @@ def sources_show(name: str, json_: bool = JSON) -> None:
 
 @sources_app.command("edit")
 def sources_edit(
-    name: str,
+    name: str = SOURCE_NAME,
     set_: list[str] = SET,
     config_file: Path | None = CONFIG_FILE,
     resync: bool = typer.Option(
@@ -330,7 +339,7 @@ def sources_edit(
 
 @sources_app.command("remove")
 def sources_remove(
-    name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")
+    name: str = SOURCE_NAME, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")
 ) -> None:
     """Forget a source and its items (datasets already in the store stay)."""
     from etiket_sync_agent.errors import ConfigError
@@ -350,7 +359,7 @@ def sources_remove(
 
 
 @sources_app.command("pause")
-def sources_pause(name: str) -> None:
+def sources_pause(name: str = SOURCE_NAME) -> None:
     """Stop synchronizing a source (until resumed)."""
     from etiket_sync_agent.services import sources
 
@@ -359,7 +368,7 @@ def sources_pause(name: str) -> None:
 
 
 @sources_app.command("resume")
-def sources_resume(name: str) -> None:
+def sources_resume(name: str = SOURCE_NAME) -> None:
     """Resume a paused source."""
     from etiket_sync_agent.services import sources
 
@@ -373,7 +382,7 @@ ITEM_REF += "characters, as `items` shows) or the start of its name."
 
 @app.command()
 def items(
-    source: str,
+    source: str = SOURCE_NAME,
     status_: str | None = typer.Option(
         None, "--status", help="pending, live, synchronized or failed."
     ),
@@ -389,7 +398,9 @@ def items(
 
 @app.command()
 def item(
-    source: str, ref: str = typer.Argument(..., metavar="ITEM", help=ITEM_REF), json_: bool = JSON
+    source: str = SOURCE_NAME,
+    ref: str = typer.Argument(..., metavar="ITEM", help=ITEM_REF),
+    json_: bool = JSON,
 ) -> None:
     """Show one item with the sync records (tasks, logs, errors) of its last attempts."""
     from etiket_sync_agent.services import sources
@@ -400,7 +411,8 @@ def item(
 
 @app.command()
 def retry(
-    source: str, refs: list[str] | None = typer.Argument(None, metavar="[ITEM]...", help=ITEM_REF)
+    source: str = SOURCE_NAME,
+    refs: list[str] | None = typer.Argument(None, metavar="[ITEM]...", help=ITEM_REF),
 ) -> None:
     """Queue failed items of SOURCE (all, or the given ones) for another attempt."""
     from etiket_sync_agent.services import sources
@@ -527,7 +539,7 @@ _register_scaffold(app)
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``etiket-sync``."""
-    _invoke(app, argv, "etiket-sync")
+    invoke(app, argv, "etiket-sync")
 
 
 module_app = typer.Typer(add_completion=False, **_TYPER)
@@ -551,11 +563,14 @@ def _module_run(
 
 def module_main(argv: list[str] | None = None) -> None:
     """``python -m etiket_sync_agent [OPTIONS]``: ``etiket-sync run`` with the same options."""
-    _invoke(module_app, argv, "python -m etiket_sync_agent")
+    invoke(module_app, argv, "python -m etiket_sync_agent")
 
 
-def _invoke(command: typer.Typer, argv: list[str] | None, prog_name: str) -> None:
-    """Run ``command`` and turn every outcome into an exit code (see the module doc)."""
+def invoke(command: typer.Typer, argv: list[str] | None, prog_name: str) -> None:
+    """Run ``command`` and turn every outcome into an exit code (see the module doc).
+
+    Every console script (``etiket-sync``, ``python -m etiket_sync_agent``, the scaffold
+    generators) runs through here."""
     from typer._click.exceptions import ClickException  # typer's own (vendored) click
 
     from etiket_sync_agent.errors import EtiketSyncError
@@ -577,6 +592,11 @@ def _invoke(command: typer.Typer, argv: list[str] | None, prog_name: str) -> Non
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except BrokenPipeError:  # `etiket-sync items lab | head`: the reader left
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes one line
         _unexpected(exc, as_json)
     raise SystemExit(code if isinstance(code, int) else 0)

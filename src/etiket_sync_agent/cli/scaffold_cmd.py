@@ -14,7 +14,6 @@ from pathlib import Path
 import typer
 
 from etiket_sync_agent.cli import render
-from etiket_sync_agent.errors import EtiketSyncError
 
 BACKEND_COMMAND = "generate_sync_agent_scaffold"
 CONVERTER_COMMAND = "generate_converter_scaffold"
@@ -36,7 +35,7 @@ _FORCE = typer.Option(
 
 def generate_backend(
     backend: str = typer.Argument(
-        ..., help="Name of the backend, e.g. qcodes, my-instrument, 'lab data'."
+        ..., metavar="BACKEND", help="Name of the backend, e.g. qcodes, my-instrument, 'lab data'."
     ),
     version: str = _VERSION,
     dependency: list[str] = _DEPENDENCY,
@@ -88,7 +87,7 @@ def generate_backend(
 
 def generate_converter(
     converter: str = typer.Argument(
-        ..., help="Name of the converter, e.g. csv-to-hdf5, mat-to-zarr."
+        ..., metavar="CONVERTER", help="Name of the converter, e.g. csv-to-hdf5, mat-to-zarr."
     ),
     version: str = _VERSION,
     dependency: list[str] = _DEPENDENCY,
@@ -160,15 +159,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _standalone(command: Callable[..., None], prog_name: str) -> None:
-    """Run one generator as its own program; user errors end as ``etiket-sync``'s do."""
-    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    """Run one generator as its own program; errors end as ``etiket-sync``'s do."""
+    from etiket_sync_agent.cli.app import invoke
+
+    single = typer.Typer(
+        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False
+    )
     single.command()(command)
-    try:
-        # standalone mode: usage errors print a usage message and exit with code 2
-        single(prog_name=prog_name)
-    except EtiketSyncError as exc:
-        render.error(exc.message, exc.hint)
-        raise SystemExit(exc.exit_code) from None
+    invoke(single, None, prog_name)
 
 
 def backend_main() -> None:
