@@ -122,3 +122,30 @@ def test_without_keyring_sources_show_says_plain_text(
     assert any("plain text in the state database" in text for text in outs)  # sources show
     for path, data in _files(home.log_dir).items():
         assert password.encode() not in data, f"password found in {path}"
+
+
+def test_sources_edit_replaces_the_password_in_the_keyring(
+    runtime: Runtime, ct_db: str, test_keyring: dict[str, str]
+) -> None:
+    from etiket_sync_agent.state import repository as repo
+
+    store = Path(test_keyring["ETIKET_TEST_KEYRING"])
+    add_ct_source(runtime, ct_db, password="first-pw")
+    stored = repo.get_source(runtime.state, "ct").config
+    assert stored["password"] not in ("", "first-pw") and "first-pw" in store.read_text()
+    sources.edit_source(runtime, "ct", {"live_timeout_s": "30"})  # the password stays
+    assert "first-pw" in store.read_text()
+    sources.edit_source(runtime, "ct", {"password": "second-pw"})
+    text = store.read_text()
+    assert "second-pw" in text and "first-pw" not in text
+    config = repo.get_source(runtime.state, "ct").config
+    assert "second-pw" not in repr(config) and config["live_timeout_s"] == 30
+    assert sources.show_source(runtime, "ct")["config"]["login_stored_in"] == "OS keyring"
+    # the agent logs in with the keyring's password
+    from etiket_sync_agent.backends.core_tools import CoreToolsBackend, CoreToolsConfig
+    from etiket_sync_agent.plugins.config import build_config
+
+    backend = CoreToolsBackend(build_config(CoreToolsConfig, config), "ct")
+    assert backend.db.params.password() == "second-pw"
+    assert backend.get_new_datasets(None) == []
+    backend.close()
