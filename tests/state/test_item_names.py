@@ -79,3 +79,22 @@ def test_find_items_by_label_name_identifier_and_uuid(tmp_path: Path) -> None:
     assert idents(uuid_prefix=uuid[:8].upper()) == ["g2"]
     assert idents() == []  # no condition: nothing, never the whole source
     db.close()
+
+
+def test_rediscovering_unchanged_names_writes_nothing(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    db = StateDB(tmp_path / "state.db")
+    sid = _source(db)
+    known = repo.known_items(db, sid)
+    found = [repo.Discovered.of(NewItem("g1", 1.0, label="1", name="sweep"))]
+    assert repo.record_discovery(db, sid, found, known) == (1, 0)
+    assert (known["g1"].label, known["g1"].name) == ("1", "sweep")
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for manifest in (known, repo.known_items(db, sid)):  # in memory, and as reloaded
+        assert repo.record_discovery(db, sid, found, manifest) == (0, 0)
+    writes = ("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")
+    assert not [s for s in statements if s.lstrip().upper().startswith(writes)]
+    assert statements  # the reload was seen
+    db.close()

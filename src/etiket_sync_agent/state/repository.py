@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -77,17 +77,20 @@ class KnownItem:
     id: int
     fingerprint: str | None
     status: str
+    #: as stored; a discovery that gives other values updates them
+    label: str | None = None
+    name: str | None = None
 
 
 def known_items(db: StateDB, source_id: int) -> dict[str, KnownItem]:
-    """identifier -> (id, fingerprint, status) of every item of the source (the manifest)."""
+    """identifier -> what the manifest knows of every item of the source."""
     with db.session() as s:
         rows = s.execute(
-            select(Item.identifier, Item.id, Item.fingerprint, Item.status).where(
-                Item.source_id == source_id
-            )
+            select(
+                Item.identifier, Item.id, Item.fingerprint, Item.status, Item.label, Item.name
+            ).where(Item.source_id == source_id)
         )
-        return {r[0]: KnownItem(r[1], r[2], r[3]) for r in rows}
+        return {r[0]: KnownItem(*r[1:]) for r in rows}
 
 
 @dataclass(frozen=True)
@@ -136,11 +139,11 @@ def record_discovery(
     new_rows: list[dict[str, Any]] = []
     changed: list[tuple[str, str | None, datetime | None]] = []
     adopt: list[tuple[int, str, str]] = []
-    names: list[tuple[int, str | None, str | None]] = []
+    names: list[tuple[str, str | None, str | None]] = []
     for d in found:
         k = known.get(d.identifier)
-        if k is not None and (d.label is not None or d.name is not None):
-            names.append((k.id, d.label, d.name))
+        if k is not None and _renamed(k, d):
+            names.append((d.identifier, _clip(d.label, LABEL_LEN), _clip(d.name, NAME_LEN)))
         if k is None:
             new_rows.append(
                 {
@@ -166,11 +169,17 @@ def record_discovery(
         return 0, 0
     now = utcnow()
     with db.session() as s, s.begin():
-        for item_id, label, name in names:
-            _update_names(s, item_id, label, name)
+        for ident, label, name in names:
+            k = known[ident]
+            _update_names(s, k.id, label, name)
+            known[ident] = replace(
+                k,
+                label=k.label if label is None else label,
+                name=k.name if name is None else name,
+            )
         for item_id, ident, fp in adopt:
             s.execute(update(Item).where(Item.id == item_id).values(fingerprint=fp))
-            known[ident] = KnownItem(item_id, fp, known[ident].status)
+            known[ident] = replace(known[ident], fingerprint=fp)
         if new_rows:
             for row in new_rows:
                 row["created"] = row["updated"] = now
@@ -184,11 +193,16 @@ def record_discovery(
                     Item.source_id == source_id, Item.id > before
                 )
             ).all()
+            by_ident = {row["identifier"]: row for row in new_rows}
             for ident, item_id in ids:
-                known[ident] = KnownItem(item_id, None, ItemStatus.PENDING.value)
-            for row in new_rows:
-                k = known[row["identifier"]]
-                known[row["identifier"]] = KnownItem(k.id, row["fingerprint"], k.status)
+                row = by_ident[ident]
+                known[ident] = KnownItem(
+                    item_id,
+                    row["fingerprint"],
+                    ItemStatus.PENDING.value,
+                    row["label"],
+                    row["name"],
+                )
         for ident, fp, not_before in changed:
             k = known[ident]
             # a changed dataset is synchronized again (once it has settled: not_before);
@@ -207,8 +221,14 @@ def record_discovery(
                     updated=now,
                 )
             )
-            known[ident] = KnownItem(k.id, fp, ItemStatus.PENDING.value)
+            known[ident] = replace(k, fingerprint=fp, status=ItemStatus.PENDING.value)
     return len(new_rows), len(changed)
+
+
+def _renamed(k: KnownItem, d: Discovered) -> bool:
+    return (d.label is not None and _clip(d.label, LABEL_LEN) != k.label) or (
+        d.name is not None and _clip(d.name, NAME_LEN) != k.name
+    )
 
 
 def _update_names(s: Session, item_id: int, label: str | None, name: str | None) -> None:
