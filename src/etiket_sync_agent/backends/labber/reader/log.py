@@ -209,17 +209,7 @@ def read_log(group: Any, key: str, *, live: bool = False) -> LogContent:
             f"{grid.n_outer} the steps plan; the extra ones are not stored"
         )
 
-    # -- what to read: step columns, then log channels (complex = Real/Imaginary pairs)
-    targets: list[tuple[str, Column]] = [(cols[c][0], Column(c)) for c in range(len(step_index))]
-    c = len(step_index)
-    while c < len(cols):
-        name, info = cols[c]
-        if info == "Real" and c + 1 < len(cols) and cols[c + 1] == (name, "Imaginary"):
-            targets.append((name, Column(c, c + 1)))
-            c += 2
-        else:
-            targets.append((name, Column(c)))
-            c += 1
+    targets = _targets(cols, len(step_index))
     arrays = read_columns(dset, grid, [t[1] for t in targets])
     measured_traces = min(dset.shape[2], grid.n_outer)
     content.measured = measured_traces * grid.n0
@@ -228,43 +218,10 @@ def read_log(group: Any, key: str, *, live: bool = False) -> LogContent:
     names = _Names()
     coords: dict[str, Any] = {}
     variables: dict[str, Any] = {}
-    grid_dims: list[str] = []
-    column_of_step = {k: i for i, k in enumerate(step_index)}
-    step_config = group.get("Step config")
-
-    # dimensions first (their names are referenced by everything else)
-    pending_nd: list[tuple[str, np.ndarray, dict[str, str]]] = []
-    for axis, k in enumerate(grid.swept):
-        channel = names_all[k]
-        attrs = _var_attrs(channel, channels)
-        items = None
-        if step_config is not None and channel in step_config:
-            items = step_config[channel].get("Step items")
-        planned = planned_values(items, grid.dims[k]) if items is not None else None
-        i = column_of_step.get(k)
-        if i is None:
-            dim = names.add(channel)
-            if planned is not None:
-                coords[dim] = (dim, planned, attrs)
-            grid_dims.append(dim)
-            continue
-        line = separable(arrays[i], axis)
-        if line is not None:
-            dim = names.add(channel)
-            coords[dim] = (dim, fill_planned(line, planned), attrs)
-        else:
-            dim = names.add(f"{channel} index")
-            pending_nd.append((channel, arrays[i], attrs))
-        grid_dims.append(dim)
-    for channel, values, attrs in pending_nd:
-        variables[names.add(channel)] = (grid_dims, values, {**attrs, **_STEP_ROLE})
-    swept_set = set(grid.swept)
-    for i, k in enumerate(step_index):
-        if k in swept_set:
-            continue
-        channel = names_all[k]  # driven by a relation: varies with the swept steps
-        attrs = {**_var_attrs(channel, channels), **_STEP_ROLE}
-        variables[names.add(channel)] = (grid_dims, arrays[i], attrs)
+    step_arrays = dict(zip(step_index, arrays, strict=False))
+    grid_dims = _step_grid_variables(
+        grid, names_all, step_arrays, group.get("Step config"), channels, names, coords, variables
+    )
     n_steps = len(step_index)
     for (channel, _), values in zip(targets[n_steps:], arrays[n_steps:], strict=True):
         variables[names.add(channel)] = (grid_dims, values, _var_attrs(channel, channels))
@@ -295,6 +252,63 @@ def read_log(group: Any, key: str, *, live: bool = False) -> LogContent:
         variables, coords=coords, attrs=_dataset_attrs(group, instruments, settings, completed)
     )
     return content
+
+
+def _targets(cols: list[tuple[str, str]], n_step_cols: int) -> list[tuple[str, Column]]:
+    """What to read from ``Data/Data``: the step columns, then the log channels (a
+    Real/Imaginary column pair of one name is one complex channel)."""
+    targets = [(cols[c][0], Column(c)) for c in range(n_step_cols)]
+    c = n_step_cols
+    while c < len(cols):
+        name, info = cols[c]
+        if info == "Real" and c + 1 < len(cols) and cols[c + 1] == (name, "Imaginary"):
+            targets.append((name, Column(c, c + 1)))
+            c += 2
+        else:
+            targets.append((name, Column(c)))
+            c += 1
+    return targets
+
+
+def _step_grid_variables(
+    grid: StepGrid,
+    step_names: list[str],
+    step_arrays: dict[int, np.ndarray],
+    step_config: Any,
+    channels: dict[str, dict[str, str]],
+    names: _Names,
+    coords: dict[str, Any],
+    variables: dict[str, Any],
+) -> list[str]:
+    """Add the grid's dimensions and the varying step channels (``step_arrays``: step ->
+    its values on the grid); returns the grid's dimension names."""
+    grid_dims: list[str] = []
+    not_separable: list[tuple[str, np.ndarray, dict[str, str]]] = []
+    for axis, k in enumerate(grid.swept):
+        channel = step_names[k]
+        attrs = _var_attrs(channel, channels)
+        items = None
+        if step_config is not None and channel in step_config:
+            items = step_config[channel].get("Step items")
+        planned = planned_values(items, grid.dims[k]) if items is not None else None
+        values = step_arrays.get(k)
+        line = separable(values, axis) if values is not None else planned
+        if values is None or line is not None:
+            dim = names.add(channel)
+            if line is not None:
+                coords[dim] = (dim, fill_planned(line, planned), attrs)
+        else:  # its values depend on other steps too
+            dim = names.add(f"{channel} index")
+            not_separable.append((channel, values, attrs))
+        grid_dims.append(dim)
+    for channel, values, attrs in not_separable:
+        variables[names.add(channel)] = (grid_dims, values, {**attrs, **_STEP_ROLE})
+    for k, values in step_arrays.items():
+        if k not in grid.swept:  # driven by a relation: varies with the swept steps
+            channel = step_names[k]
+            attrs = {**_var_attrs(channel, channels), **_STEP_ROLE}
+            variables[names.add(channel)] = (grid_dims, values, attrs)
+    return grid_dims
 
 
 def content_label(key: str) -> str:
