@@ -96,20 +96,19 @@ def floor(dbname: str, out_dir: Path) -> float:
     return time.perf_counter() - t0
 
 
-def agent(dbname: str, home: Path) -> float:
+def _runtime_with_source(dbname: str, home: Path) -> Runtime:
+    """A fresh home with a core_tools source on ``dbname`` (a store scope per project)."""
     rt = Runtime(Home.resolve(home))
+    settings = {"dbname": dbname, "user": "postgres", "host": "127.0.0.1"}
+    sources.add_source(
+        rt, "core_tools", "ct", settings={**settings, "auto_scope_per_project": True}
+    )
+    return rt
+
+
+def agent(dbname: str, home: Path) -> float:
+    rt = _runtime_with_source(dbname, home)
     try:
-        sources.add_source(
-            rt,
-            "core_tools",
-            "ct",
-            settings={
-                "dbname": dbname,
-                "user": "postgres",
-                "host": "127.0.0.1",
-                "auto_scope_per_project": True,
-            },
-        )
         t0 = time.perf_counter()
         summary = SyncEngine(rt).run(once=True)
         dt = time.perf_counter() - t0
@@ -167,18 +166,7 @@ def live_latency(dbname: str, n: int) -> dict:
     import xarray as xr
 
     with tempfile.TemporaryDirectory() as tmp:
-        rt = Runtime(Home.resolve(Path(tmp) / "home"))
-        sources.add_source(
-            rt,
-            "core_tools",
-            "ct",
-            settings={
-                "dbname": dbname,
-                "user": "postgres",
-                "host": "127.0.0.1",
-                "auto_scope_per_project": True,
-            },
-        )
+        rt = _runtime_with_source(dbname, Path(tmp) / "home")
         engine = SyncEngine(rt, EngineSettings())  # the default timings of a lab PC
         thread = threading.Thread(target=engine.run, daemon=True)
         thread.start()

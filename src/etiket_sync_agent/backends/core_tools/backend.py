@@ -3,6 +3,7 @@ it is being measured, its scope chosen by the measurement (mapped per source).""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 import time
@@ -208,16 +209,8 @@ class CoreToolsBackend(DatabaseBackend):
                 out = write_measurement(cur, meas, tmp / DATA_FILE, cache=cache)
             fields = dataset_fields(meas, self.where())
             with ctx.task("create dataset"):
-                ctx.create_or_update_dataset(
-                    name=fields.name,
-                    alt_uid=fields.alt_uid,
-                    description=fields.description,
-                    collected=fields.collected,
-                    tags=fields.tags,
-                    attributes=fields.attributes,
-                    ranking=fields.ranking,
-                    creator=fields.creator,
-                )
+                # after reading: a connection lost half-way leaves nothing in the store
+                ctx.create_or_update_dataset(**dataclasses.asdict(fields))
             with ctx.task("upload"):
                 ctx.upload_file(
                     out, name=DATA_FILE, file_type=HDF5_NETCDF, generator=GENERATOR, live=live

@@ -11,6 +11,8 @@ from etiket_sync_agent.backends.core_tools.reader import Measurement
 
 @dataclass(frozen=True)
 class DatasetFields:
+    """The keyword arguments of ``SyncContext.create_or_update_dataset``."""
+
     name: str
     alt_uid: str
     description: str
