@@ -1,0 +1,70 @@
+"""Helpers of the native backend tests: a source over a test native area, store reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from etiket_sync_agent.runtime import Runtime
+from etiket_sync_agent.services import sources
+
+SCOPE = "proj"
+WRITER = Path(__file__).with_name("_native_writer.py")
+
+
+def add_native(rt: Runtime, native_dir: Path, name: str = "nat", **settings: str) -> dict:
+    if rt.store.get_scope(SCOPE) is None:
+        rt.store.create_scope(SCOPE)
+    return sources.add_source(
+        rt, "native", name, settings={"native_directory": str(native_dir), **settings}
+    )
+
+
+def stored(rt: Runtime, uuid: str):
+    return rt.store.find_dataset(scope=SCOPE, alt_uid=uuid)
+
+
+def stored_files(rt: Runtime, uuid: str) -> dict:
+    ds = stored(rt, uuid)
+    if ds is None:
+        return {}
+    return {f.name: f for f in rt.store.get_dataset(ds.uuid).files}
+
+
+def load_stored(rt: Runtime, uuid: str, name: str = "grid.hdf5") -> xr.Dataset:
+    ds = stored(rt, uuid)
+    with rt.store.open_file(ds.uuid, name) as fh:
+        return xr.load_dataset(fh, engine="h5netcdf")
+
+
+def expected_grid(nx: int, ny: int) -> np.ndarray:
+    return np.add.outer(np.arange(nx) * 100.0, np.arange(ny) * 1.0)
+
+
+def start_writer(
+    native_dir: Path, mode: str, nx: int, ny: int, delay: float, flush: float, k: int = 0
+) -> tuple[subprocess.Popen, str]:
+    """Start the writer script; returns it and its dataset folder name."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(WRITER),
+            str(native_dir),
+            mode,
+            str(nx),
+            str(ny),
+            str(delay),
+            str(flush),
+            str(k),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().rstrip("\n").split("\t")
+    assert line[0] == "started", (line, proc.stderr.read())
+    return proc, line[1]
