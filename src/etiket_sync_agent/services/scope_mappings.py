@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import ConfigError, NotFoundError
@@ -30,6 +31,14 @@ def _mappable_source(rt: Runtime, source_name: str) -> Source:
             hint="its datasets go to the scope given with `add-source --scope`",
         )
     return src
+
+
+def _mapping(session: Session, source_id: int, identifier: str) -> ScopeMapping | None:
+    return session.scalars(
+        select(ScopeMapping).where(
+            ScopeMapping.source_id == source_id, ScopeMapping.identifier == identifier
+        )
+    ).one_or_none()
 
 
 def map_scope(rt: Runtime, source_name: str, identifier: str, scope: str) -> dict[str, Any]:
@@ -51,11 +60,7 @@ def map_scope(rt: Runtime, source_name: str, identifier: str, scope: str) -> dic
             hint=f"create it with `etiket-sync scopes create {scope}`",
         )
     with rt.state.session() as s, s.begin():
-        row = s.scalars(
-            select(ScopeMapping).where(
-                ScopeMapping.source_id == src.id, ScopeMapping.identifier == identifier
-            )
-        ).one_or_none()
+        row = _mapping(s, src.id, identifier)
         if row is None:
             s.add(ScopeMapping(source_id=src.id, identifier=identifier, scope=scope))
         else:
@@ -84,11 +89,7 @@ def unmap_scope(rt: Runtime, source_name: str, identifier: str) -> None:
     that identifier not yet synchronized wait for a new mapping again."""
     src = _mappable_source(rt, source_name)
     with rt.state.session() as s, s.begin():
-        row = s.scalars(
-            select(ScopeMapping).where(
-                ScopeMapping.source_id == src.id, ScopeMapping.identifier == identifier
-            )
-        ).one_or_none()
+        row = _mapping(s, src.id, identifier)
         if row is None:
             raise NotFoundError(
                 f"source {source_name!r} has no mapping for {identifier!r}",
