@@ -3,8 +3,9 @@ reports a given scope identifier (e.g. core-tools' ``CT_PROJECT_<project>``).
 
 ``etiket-sync scopes map SOURCE IDENTIFIER SCOPE`` calls :func:`map_scope`. A new mapping
 puts the source's failed items of that identifier (those that were waiting for it) back
-in the queue, so they are synchronized at the next pass. Datasets already in the store
-stay in the scope they went to.
+in the queue. Datasets already in the store stay in the scope they went to. (The engine
+reads a source's mappings when it builds the source's runtime: an agent already running
+uses a new mapping once it rebuilds it, e.g. after a restart.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from etiket_sync_agent.plugins.items import ItemStatus, ScopeRequirement
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.state import repository as repo
 from etiket_sync_agent.state.models import Item, ScopeMapping, Source
+
+#: the status an engine that holds unmapped items back gives them (none does yet: they
+#: fail with "waiting for a scope mapping" and are retried); requeued like failed ones
+WAITING = "waiting"
 
 
 def _mappable_source(rt: Runtime, source_name: str) -> Source:
@@ -70,7 +75,7 @@ def map_scope(rt: Runtime, source_name: str, identifier: str, scope: str) -> dic
             .where(
                 Item.source_id == src.id,
                 Item.scope_identifier == identifier,
-                Item.status == ItemStatus.FAILED.value,
+                Item.status.in_([ItemStatus.FAILED.value, WAITING]),
             )
             .values(
                 status=ItemStatus.PENDING.value,
