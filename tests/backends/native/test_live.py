@@ -22,7 +22,7 @@ from tests.backends.native.conftest import (
     stored_files,
 )
 from tests.conftest import FAST
-from tests.helpers import item_status, running_engine, run_once, wait_for
+from tests.helpers import item_status, run_once, running_engine, wait_for
 
 NX, NY = 10, 8
 
@@ -40,9 +40,11 @@ def test_a_script_writing_point_by_point_is_live_then_complete(
     counts: list[int] = []
     with running_engine(runtime, FAST):
         # warm-up: a first dataset loads the readers (live passes are paced by their cost)
-        with native.dataset("warm-up", scope="proj", directory=native_dir) as first:
-            with first.measurement("m", {"x": ("V", [0.0, 1.0])}, {"y": "V"}) as m:
-                m.append(y=1.0)
+        with (
+            native.dataset("warm-up", scope="proj", directory=native_dir) as first,
+            first.measurement("m", {"x": ("V", [0.0, 1.0])}, {"y": "V"}) as m,
+        ):
+            m.append(y=1.0)
         assert wait_for(
             lambda: item_status(runtime, first.path.name, source="nat") == "synchronized",
             timeout=60,
