@@ -75,3 +75,33 @@ def test_a_wrong_file_is_not_retryable_and_not_read_twice(tmp_path: Path) -> Non
 )
 def test_log_candidates_by_name(name: str, ok: bool) -> None:
     assert is_log_candidate(name) is ok
+
+
+def test_live_check(tmp_path: Path) -> None:
+    """Live = not completed (or no Data yet) and written within ``live_timeout_s``."""
+    import os
+
+    import h5py
+
+    from etiket_sync_agent.backends.labber import LabberBackend, LabberConfig
+    from etiket_sync_agent.plugins.items import SyncItem
+
+    def live(path: Path, timeout: float = 120.0) -> bool:
+        config = LabberConfig(labber_directory=tmp_path, live_timeout_s=timeout)
+        item = SyncItem(1, "lab", path.name, "uuid", "scope", path=path)
+        return LabberBackend(config).check_live_dataset(item)
+
+    done = write_labber_file(tmp_path / "done.hdf5", sweep_2d())
+    running = write_labber_file(
+        tmp_path / "running.hdf5", sweep_2d(completed=False, outer_written=2)
+    )
+    starting = write_labber_file(tmp_path / "starting.hdf5", sweep_2d())
+    with h5py.File(starting, "a") as f:  # Labber has written the configuration only
+        del f["Data"]
+    assert not live(done)
+    assert live(running) and live(starting)
+    assert not live(running, timeout=0)  # quiet for longer than the timeout: finalize
+    old = 1.0e9
+    os.utime(running, (old, old))
+    assert not live(running)
+    assert not live(tmp_path / "gone.hdf5")

@@ -78,7 +78,8 @@ class LabberBackend(FileBackend):
         return is_log_candidate(path.name)
 
     def check_live_dataset(self, item: SyncItem) -> bool:
-        """Live: a log marked not completed whose file changed within ``live_timeout_s``."""
+        """Live: a log marked not completed whose file changed within ``live_timeout_s``
+        (also one without ``Data`` yet: Labber writes the configuration first)."""
         from etiket_sync_agent.backends.labber.reader import (
             LabberReadError,
             read_labber_header,
@@ -97,7 +98,7 @@ class LabberBackend(FileBackend):
             header = read_labber_header(path)
         except LabberReadError as exc:
             return exc.retryable  # still changing under our reads: being written
-        return header.has_data and not header.completed
+        return not header.has_data or not header.completed
 
     def sync_dataset_normal(self, item: SyncItem, ctx: SyncContext) -> None:
         self._sync(item, ctx, live=False)
@@ -130,7 +131,7 @@ class LabberBackend(FileBackend):
         fields = dataset_fields(header, self.config.set_up)
         with ctx.task("create dataset"):
             ctx.create_or_update_dataset(**asdict(fields))
-        if not header.has_data:
+        if not header.has_data and not live:
             ctx.warn(
                 f"{path.name} holds no measured data (a saved measurement configuration): "
                 "only its settings and the original file are stored"
