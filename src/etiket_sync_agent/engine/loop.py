@@ -39,6 +39,7 @@ from etiket_sync_agent.engine.source_runtime import SourceRuntime, source_versio
 from etiket_sync_agent.engine.worker import sync_item
 from etiket_sync_agent.errors import AlreadyRunningError, error_line
 from etiket_sync_agent.locking import FileLock
+from etiket_sync_agent.maintenance import sweep_at_start
 from etiket_sync_agent.plugins.items import ItemStatus
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.state import repository as repo
@@ -113,6 +114,11 @@ class SyncEngine:
         self._once = once or iterations == 1
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         try:
+            # what a killed agent left (uncommitted blobs, temp files, scratch folders),
+            # swept under the agent lock before anything else runs
+            swept = sweep_at_start(self.runtime)
+            if swept.removed or swept.errors:
+                logger.info("start-up sweep: %s", swept)
             self._started = {
                 "state": "running",
                 "pid": os.getpid(),
