@@ -141,9 +141,10 @@ def collect_files(root: Path, skip: list[str]) -> tuple[list[DatasetFile], list[
             if stat.S_ISDIR(mode):
                 real = real or os.path.realpath(e.path)
                 if real in walked:
+                    back = os.path.relpath(real, real_root)
+                    into = "the dataset folder" if back == "." else repr(safe_name(back))
                     warnings.append(
-                        f"skipped {safe_name(rel)}: symlink loop (it leads back into"
-                        f" {safe_name(os.path.relpath(real, real_root))!r})"
+                        f"skipped {safe_name(rel)}: symlink loop (it leads back into {into})"
                     )
                     continue
                 if Path(e.name).suffix:
