@@ -242,6 +242,7 @@ def test_symlink_loops_are_skipped_with_clear_warnings(runtime: Runtime, tmp_pat
     warnings = " | ".join(item["warnings"])
     for name in ("self", "up", "sub/back"):
         assert f"skipped {name}: symlink loop" in warnings, warnings
+    assert "skipped self: symlink loop (it leads back into the dataset folder)" in warnings
     assert "skipped a: symlink loop (the link points back at itself)" in warnings
     assert "skipped b: symlink loop" in warnings
     assert "skipped broken: broken symlink" in warnings
