@@ -220,8 +220,9 @@ def live_latency(work: Path, nx: int, ny: int, delay: float) -> list[float]:
                 info = rt.store.get_dataset(ds.uuid) if ds else None
                 files = {f.name: f for f in info.files} if info else {}
                 f = files.get("dataset.hdf5")
-                if f is not None and f.latest.version != last_version:
-                    last_version = f.latest.version
+                # the store replaces a live version in place: watch its content
+                if f is not None and f.latest.sha256 != last_version:
+                    last_version = f.latest.sha256
                     now = time.time()
                     with rt.store.open_file(ds.uuid, "dataset.hdf5") as fh:
                         live = xr.load_dataset(fh, engine="h5netcdf")

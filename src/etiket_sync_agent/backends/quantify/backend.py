@@ -31,6 +31,7 @@ from etiket_sync_agent.backends.quantify.reader import (
     read_dataset,
     read_progress,
     read_snapshot,
+    warm_up,
 )
 from etiket_sync_agent.backends.quantify.reader.digest import content_digest
 from etiket_sync_agent.errors import ConfigError, DatasetError, StoreError
@@ -175,6 +176,8 @@ class QuantifyBackend(FileBackend):
                 logger.warning("live check of %s: %s", item.identifier, exc)
                 return False
         self._progress[item.identifier] = (stamp, prog.has_nan)
+        if prog.has_nan:
+            warm_up()
         return prog.has_nan
 
     # -- sync --------------------------------------------------------------------------

@@ -40,6 +40,7 @@ __all__ = [
     "read_progress",
     "read_snapshot",
     "tuid_time",
+    "warm_up",
 ]
 
 
@@ -77,3 +78,15 @@ def read_progress(src: Path, scratch: Path, patience_s: float = 2.0) -> tuple[Pr
             return progress(f)
 
     return read_private_copy(src, scratch, read, patience_s=patience_s)
+
+
+def warm_up() -> None:
+    """Import what a sync needs (xarray, and what xarray imports on first use, the NetCDF
+    writer). The engine paces live passes by their duration, so the first live pass
+    must not pay for lazy imports."""
+    import numpy as np
+    import xarray as xr
+
+    import etiket_sync_agent.netcdf  # noqa: F401
+
+    xr.Dataset({"warm": ("up", np.zeros(1))})
