@@ -1,0 +1,223 @@
+"""``etiket-sync service ...`` and ``etiket-sync alerts ...``, and the operations that
+``etiket-sync run`` starts beside the loop (metrics endpoint, alert notifier).
+
+Each command parses, calls one function of :mod:`etiket_sync_agent.ops`, renders.
+The sub-apps are registered in ``cli/app.py``::
+
+    app.add_typer(service_app, name="service")
+    app.add_typer(alerts_app, name="alerts")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from etiket_sync_agent.cli import render
+
+_TYPER = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
+
+service_app = typer.Typer(
+    help="Run the agent as a background service of your user (systemd, launchd, Task Scheduler).",
+    no_args_is_help=True,
+    **_TYPER,
+)
+alerts_app = typer.Typer(
+    help="Notification targets (apprise URLs) told when syncing fails or falls behind.",
+    no_args_is_help=True,
+    **_TYPER,
+)
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+NAME = typer.Option("etiket-sync", "--name", help="Name of the service.", metavar="NAME")
+MANAGER = typer.Option(
+    None,
+    "--manager",
+    help="systemd, launchd or windows-task (default: this platform's), e.g. to --print "
+    "another platform's files.",
+    metavar="MANAGER",
+)
+PRINT = typer.Option(False, "--print", help="Show what would be written and run; change nothing.")
+
+
+def _home_override() -> Path | None:
+    """The home the user chose (``--home`` / ``ETIKET_SYNC_HOME``), or None."""
+    from etiket_sync_agent.cli import app as cli_app
+    from etiket_sync_agent.home import HOME_ENV
+
+    if cli_app._opts.home is not None:
+        return Path(cli_app._opts.home)
+    env = os.environ.get(HOME_ENV)
+    return Path(env) if env else None
+
+
+def _runtime():  # noqa: ANN202
+    from etiket_sync_agent.home import Home
+    from etiket_sync_agent.runtime import Runtime
+
+    return Runtime(Home.resolve(_home_override()))
+
+
+def _print_plan(plan: dict[str, Any], *, uninstall: bool = False) -> None:
+    # plain echo: file contents must come out exactly, never wrapped to the terminal
+    echo = typer.echo
+    if uninstall:
+        echo("Would run:")
+        for argv in plan["uninstall"]:
+            echo("  " + " ".join(argv))
+        echo("and remove:")
+        for f in plan["files"]:
+            echo(f"  {f['path']}")
+        echo("Nothing was changed (--print).")
+        return
+    for f in plan["files"]:
+        echo(f"Would write {f['path']}:")
+        echo(f["content"])
+    echo("Would run:")
+    for argv in plan["install"]:
+        echo("  " + " ".join(argv))
+    for note in plan["notes"]:
+        echo(note)
+    echo("Nothing was changed (--print).")
+
+
+# -- service ---------------------------------------------------------------------------
+
+
+@service_app.command("install")
+def service_install(
+    name: str = NAME,
+    manager: str | None = MANAGER,
+    print_: bool = PRINT,
+    no_start: bool = typer.Option(
+        False, "--no-start", help="Only write the files; enable and start them yourself."
+    ),
+    system: bool = typer.Option(
+        False, "--system", help="Explain how to run it as a system service (headless rigs)."
+    ),
+    json_: bool = JSON,
+) -> None:
+    """Install and start the agent as a service of your user (no admin rights)."""
+    from etiket_sync_agent.ops.service import manager as svc
+
+    if system:
+        typer.echo(svc.system_notes(manager))
+        return
+    rt = _runtime()
+    plan = svc.build_plan(rt, name=name, manager=manager, home_override=_home_override())
+    if print_:
+        if json_:
+            render.print_json({**plan.as_json(), "changed": False})
+        else:
+            _print_plan(plan.as_json())
+        return
+    result = svc.install(rt, plan, start=not no_start)
+    if json_:
+        render.print_json(result)
+        return
+    for path in result["written"]:
+        typer.echo(f"Wrote {path}")
+    if no_start:
+        typer.echo("Not started (--no-start). To start it, run:")
+        for argv in result["install"]:
+            typer.echo("  " + " ".join(argv))
+    else:
+        typer.echo(f"Service {plan.name} installed and started ({plan.manager}).")
+    for note in plan.notes:
+        typer.echo(note)
+
+
+@service_app.command("uninstall")
+def service_uninstall(print_: bool = PRINT, json_: bool = JSON) -> None:
+    """Stop the service and remove exactly what `service install` wrote."""
+    from etiket_sync_agent.ops.service import manager as svc
+
+    rt = _runtime()
+    plan = svc.installed_plan(rt, home_override=_home_override())
+    if print_:
+        data = plan.as_json()
+        record = svc.read_record(rt)
+        data["files"] = [{"path": p} for p in (record["files"] if record else [])]
+        if json_:
+            render.print_json({**data, "changed": False})
+        else:
+            _print_plan(data, uninstall=True)
+        return
+    result = svc.uninstall(rt, plan)
+    if json_:
+        render.print_json(result)
+        return
+    for path in result["removed"]:
+        typer.echo(f"Removed {path}")
+    typer.echo(f"Service {result['name']} uninstalled.")
+
+
+@service_app.command("status")
+def service_status(json_: bool = JSON) -> None:
+    """The service manager's view of the service and the agent's own heartbeat."""
+    from etiket_sync_agent.ops.service import manager as svc
+
+    rt = _runtime()
+    data = svc.service_status(rt, svc.installed_plan(rt, home_override=_home_override()))
+    if json_:
+        render.print_json(data)
+        return
+    typer.echo(f"Service {data['name']} ({data['manager']}): {data['summary']}")
+    view = data["service"]
+    if view.get("error"):
+        typer.echo(f"  service manager: {view['error']}")
+    elif data["installed"]:
+        shown = {k: v for k, v in view.items() if k != "active"}
+        typer.echo("  service manager: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    loop = data["agent"]
+    typer.echo(
+        f"  agent: {loop['state_text']}; last heartbeat {render.when(loop['last_heartbeat'])}"
+    )
+
+
+@service_app.command("start")
+def service_start() -> None:
+    """Start the installed service."""
+    from etiket_sync_agent.ops.service import manager as svc
+
+    rt = _runtime()
+    result = svc.start(rt, svc.installed_plan(rt, home_override=_home_override()))
+    typer.echo(f"Service {result['name']} started.")
+
+
+@service_app.command("stop")
+def service_stop() -> None:
+    """Stop the installed service (it starts again at the next login)."""
+    from etiket_sync_agent.ops.service import manager as svc
+
+    rt = _runtime()
+    result = svc.stop(rt, svc.installed_plan(rt, home_override=_home_override()))
+    typer.echo(f"Service {result['name']} stopped.")
+
+
+@service_app.command("logs")
+def service_logs(
+    lines: int = typer.Option(50, "--lines", "-n", min=1, help="How many lines."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    journal: bool = typer.Option(
+        False, "--journal", help="The systemd journal of the service instead of the log file."
+    ),
+) -> None:
+    """The agent's log file (or, with --journal, the service's systemd journal)."""
+    from etiket_sync_agent.ops.service import manager as svc
+
+    rt = _runtime()
+    if journal:
+        code = svc.journal(svc.installed_plan(rt), lines, follow)
+        raise typer.Exit(code)
+    for line in svc.log_tail(rt, lines):
+        typer.echo(line)
+    if follow:
+        try:
+            for line in svc.follow_log(rt):
+                typer.echo(line)
+        except KeyboardInterrupt:
+            return
