@@ -46,7 +46,14 @@ def expected_grid(nx: int, ny: int) -> np.ndarray:
 
 
 def start_writer(
-    native_dir: Path, mode: str, nx: int, ny: int, delay: float, flush: float, k: int = 0
+    native_dir: Path,
+    mode: str,
+    nx: int,
+    ny: int,
+    delay: float,
+    flush: float,
+    k: int = 0,
+    gate: Path | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """Start the writer script; returns it and its dataset folder name."""
     proc = subprocess.Popen(
@@ -60,6 +67,7 @@ def start_writer(
             str(delay),
             str(flush),
             str(k),
+            *([str(gate)] if gate else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -49,7 +49,8 @@ def test_a_script_writing_point_by_point_is_live_then_complete(
             lambda: item_status(runtime, first.path.name, source="nat") == "synchronized",
             timeout=60,
         )
-        writer, folder = start_writer(native_dir, "run", NX, NY, 0.04, 0.1)
+        gate = tmp_path / "gate"
+        writer, folder = start_writer(native_dir, "run", NX, NY, 0.02, 0.1, gate=gate)
         uuid = read_manifest(native_dir / folder)["uuid"]
         try:
             deadline = time.monotonic() + 120
@@ -64,6 +65,7 @@ def test_a_script_writing_point_by_point_is_live_then_complete(
                     np.testing.assert_array_equal(flat[:n], expected_grid(NX, NY).reshape(-1)[:n])
                     np.testing.assert_array_equal(live["Q"].values.reshape(-1)[:n], -flat[:n])
                     counts.append(n)
+                    gate.write_text(str(n // NY))  # rows seen: the writer may go on
                 time.sleep(0.05)
             out, err = writer.communicate(timeout=60)
         finally:
@@ -78,6 +80,8 @@ def test_a_script_writing_point_by_point_is_live_then_complete(
     assert counts, "the dataset was never seen live"
     assert counts == sorted(counts), "live versions never lose points"
     assert counts[0] < NX * NY and len(set(counts)) >= 2, counts
+    # the writer waited at rows 1-3 until they were seen: whole rows, nothing more
+    assert {NY, 2 * NY, 3 * NY} <= set(counts), counts
     final = load_stored(runtime, uuid)
     np.testing.assert_array_equal(final["I"].values, expected_grid(NX, NY))
     np.testing.assert_array_equal(final["Q"].values, -expected_grid(NX, NY))
