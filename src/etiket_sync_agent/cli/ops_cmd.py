@@ -221,3 +221,28 @@ def service_logs(
                 typer.echo(line)
         except KeyboardInterrupt:
             return
+
+
+# -- beside `run` ----------------------------------------------------------------------
+
+METRICS = typer.Option(
+    None,
+    "--metrics",
+    help="Serve Prometheus /metrics and /healthz on HOST:PORT (e.g. 127.0.0.1:9464; "
+    "a bare PORT binds to 127.0.0.1).",
+    metavar="HOST:PORT",
+)
+
+
+def serve_metrics(rt: Any, metrics: str | None):  # noqa: ANN201 - OpsHandle (lazy import)
+    """Start what runs beside the loop for ``etiket-sync run``: the metrics endpoint
+    (``metrics`` = ``--metrics HOST:PORT``, or None) and the alert notifier (when the
+    home has targets). Returns a handle; call ``handle.stop()`` when the loop ends."""
+    from etiket_sync_agent.ops.runner import start_ops
+
+    handle = start_ops(rt, metrics=metrics)
+    if handle.metrics_url:
+        typer.echo(
+            f"Metrics on {handle.metrics_url}/metrics, health on {handle.metrics_url}/healthz"
+        )
+    return handle
