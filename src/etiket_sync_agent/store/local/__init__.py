@@ -5,12 +5,13 @@ PostgreSQL database shared by several agents); blobs are always under ``root/blo
 
 Where things are:
 
-* :mod:`.store` — :class:`LocalStore`, the :class:`~etiket_sync_agent.store.interface.DatasetStore`
-  implementation; each public method is a few lines calling the parts below;
+* :mod:`.store` — :class:`LocalStore`, the ``DatasetStore`` implementation; each public
+  method is a few lines calling the parts below;
 * :mod:`.transactions` — opening the catalog (engine, migrations) and its read and write
   transactions, the content lock;
-* :mod:`.datasets` — scopes and datasets; :mod:`.versioning` — what an upload means
-  (new version, live replace, finalize, unchanged);
+* :mod:`.scopes`, :mod:`.datasets` — their work inside a transaction;
+* :mod:`.versioning` — what an upload means (new version, live replace, finalize,
+  unchanged);
 * :mod:`.gc` — deleting unreferenced blobs and crash leftovers;
 * :mod:`.lookups` — the queries and prepared statements; :mod:`.infos` — rows to the
   interface's dataclasses; :mod:`.validation` — checks of names and metadata.

@@ -1,42 +1,18 @@
-"""Scopes and datasets: the work functions run inside the catalog's transactions."""
+"""Datasets: the work functions run inside the catalog's transactions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import StoreError
-from etiket_sync_agent.store.catalog import Dataset, Scope
-from etiket_sync_agent.store.interface import DatasetInfo, DatasetSpec, ScopeInfo
+from etiket_sync_agent.store.catalog import Dataset
+from etiket_sync_agent.store.interface import DatasetInfo, DatasetSpec
 from etiket_sync_agent.store.local import lookups as q
-from etiket_sync_agent.store.local.infos import dataset_info, dataset_info_from, scope_info
-
-
-def create_scope(session: Session, name: str, description: str) -> ScopeInfo:
-    scope = q.scope_by_name(session, name)
-    if scope is None:
-        scope = Scope(name=name, description=description, created=utcnow())
-        session.add(scope)
-        session.flush()
-    return scope_info(scope, q.count_datasets(session, scope.id))
-
-
-def get_scope(session: Session, name: str) -> ScopeInfo | None:
-    scope = q.scope_by_name(session, name)
-    return None if scope is None else scope_info(scope, q.count_datasets(session, scope.id))
-
-
-def list_scopes(session: Session) -> list[ScopeInfo]:
-    counts = select(Dataset.scope_id, func.count().label("n")).group_by(Dataset.scope_id).subquery()
-    query = (
-        select(Scope, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.scope_id == Scope.id)
-        .order_by(Scope.name)
-    )
-    return [scope_info(scope, n) for scope, n in session.execute(query)]
+from etiket_sync_agent.store.local.infos import dataset_info, dataset_info_from
 
 
 def upsert_dataset(session: Session, spec: DatasetSpec, values: dict[str, Any]) -> DatasetInfo:

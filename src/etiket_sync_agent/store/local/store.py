@@ -11,7 +11,7 @@ from etiket_sync_agent.errors import StoreError
 from etiket_sync_agent.store import interface as api
 from etiket_sync_agent.store.blobs import BlobStore
 from etiket_sync_agent.store.catalog import Dataset, File, FileVersion, Scope
-from etiket_sync_agent.store.local import datasets, gc
+from etiket_sync_agent.store.local import datasets, gc, scopes
 from etiket_sync_agent.store.local.lookups import require_version
 from etiket_sync_agent.store.local.transactions import WRITE_ATTEMPTS, Catalog
 from etiket_sync_agent.store.local.validation import check_file_name, check_text, dataset_values
@@ -43,15 +43,15 @@ class LocalStore(api.DatasetStore):
     # -- scopes -------------------------------------------------------------------------
     def create_scope(self, name: str, description: str = "") -> api.ScopeInfo:
         name = check_text("scope name", name, 255, required=True)
-        return self._catalog.write(lambda s: datasets.create_scope(s, name, description))
+        return self._catalog.write(lambda s: scopes.create_scope(s, name, description))
 
     def get_scope(self, name: str) -> api.ScopeInfo | None:
         with self._catalog.read() as session:
-            return datasets.get_scope(session, name)
+            return scopes.get_scope(session, name)
 
     def list_scopes(self) -> list[api.ScopeInfo]:
         with self._catalog.read() as session:
-            return datasets.list_scopes(session)
+            return scopes.list_scopes(session)
 
     # -- datasets -----------------------------------------------------------------------
     def upsert_dataset(self, spec: api.DatasetSpec) -> api.DatasetInfo:
