@@ -90,3 +90,14 @@ def test_opening_a_damaged_file_raises_state_db_error_naming_it(tmp_path: Path) 
     (tmp_path / "store" / "catalog.db").write_bytes(b"garbage" * 1000)
     with pytest.raises(StateDBError, match="store catalog"):
         LocalStore(tmp_path / "store")
+
+
+def test_the_agent_does_not_start_on_a_damaged_catalog(cli, home: Home, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    (root / "run1").mkdir(parents=True)
+    (root / "run1" / "data.txt").write_text("x")
+    _catalog_with_rows(home.store_dir)  # scope "lab" and datasets
+    cli("add-source", "folderbase", "lab", "--scope", "lab", "--set", f"root_directory={root}")
+    catalog = home.store_dir / "catalog.db"
+    _truncate(catalog)
+    _assert_one_line_exit_5(cli("run", "--once", check=False), catalog)
