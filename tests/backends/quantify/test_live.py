@@ -142,7 +142,7 @@ def test_reads_while_the_writer_rewrites_are_never_torn(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     # MeasurementControl's shortest update interval (0.1 s), points every 2 ms
-    writer, rel, _ = _start_writer(datadir, 40, 40, 0.002, 0.1)
+    writer, rel, _ = _start_writer(datadir, 25, 20, 0.004, 0.1)
     path = datadir / rel / "dataset.hdf5"
     seen: list[int] = []
     try:
