@@ -158,3 +158,13 @@ def test_store_reads_go_on_while_another_connection_writes(tmp_path: Path) -> No
         writer.rollback()
         writer.close()
         store.close()
+
+
+def test_a_database_restored_without_wal_is_switched_back(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateDB(path).close()
+    with sqlite3.connect(path) as conn:  # e.g. a copy made by `sqlite3 .backup`
+        conn.execute("PRAGMA journal_mode = DELETE")
+    StateDB(path).close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)

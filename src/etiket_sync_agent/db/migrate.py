@@ -2,8 +2,8 @@
 
 :func:`migrate` brings a database to its head revision:
 
-1. the cheap check — one query, Alembic not imported — returns at once for a database
-   already at head (every start of every command);
+1. the cheap check — two queries, Alembic not imported — returns at once for a database
+   already at head (and in WAL mode, for SQLite): every start of every command;
 2. otherwise, under the database's lock (a file lock next to an SQLite file,
    ``pg_advisory_xact_lock`` on PostgreSQL): a new SQLite file is switched to WAL
    (:func:`~etiket_sync_agent.db.engine.enable_wal`), the revision is read again (another
@@ -71,10 +71,14 @@ def migrate(engine: Engine, migrations: Migrations, lock_path: Path | None = Non
     ``lock_path`` is the file lock serialising SQLite migrations (required for SQLite).
     Raises ``migrations.error`` for a database at a revision this code does not know.
     """
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
-        if current_revision(conn, migrations.version_table) == migrations.head:
-            return False
-    if engine.dialect.name != "sqlite":
+        at_head = current_revision(conn, migrations.version_table) == migrations.head
+        # a file restored from a backup may have lost WAL: switched back below
+        wal = not sqlite or conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    if at_head and wal:
+        return False
+    if not sqlite:
         return _upgrade(engine, migrations)
     from etiket_sync_agent.locking import FileLock
 
