@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
 
@@ -90,10 +90,6 @@ def migrate(engine: Engine, migrations: Migrations, lock_path: Path | None = Non
 
 
 def _upgrade(engine: Engine, migrations: Migrations) -> bool:
-    from alembic import command
-
-    config = migrations.config()
-    known = migrations.known_revisions()
     with engine.execution_options(**WRITE).connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
@@ -103,7 +99,7 @@ def _upgrade(engine: Engine, migrations: Migrations) -> bool:
             conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
         try:
             with conn.begin():
-                upgraded = _upgrade_in(conn, engine, migrations, config, known, command)
+                upgraded = _upgrade_in(conn, engine, migrations)
                 if upgraded and sqlite:
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:
@@ -118,14 +114,10 @@ def _upgrade(engine: Engine, migrations: Migrations) -> bool:
     return upgraded
 
 
-def _upgrade_in(
-    conn: Connection,
-    engine: Engine,
-    migrations: Migrations,
-    config: Config,
-    known: set[str],
-    command: Any,
-) -> bool:
+def _upgrade_in(conn: Connection, engine: Engine, migrations: Migrations) -> bool:
+    """The upgrade inside the write transaction (and, on PostgreSQL, its lock)."""
+    from alembic import command
+
     if conn.dialect.name == "postgresql":
         conn.execute(
             text("SELECT pg_advisory_xact_lock(:ns, :key)"),
@@ -133,7 +125,7 @@ def _upgrade_in(
         )
     # read again under the lock: another process may have migrated meanwhile
     current = current_revision(conn, migrations.version_table)
-    if current is not None and current not in known:
+    if current is not None and current not in migrations.known_revisions():
         where = engine.url.render_as_string(hide_password=True)
         raise migrations.error(
             f"{migrations.what} {where} is at revision {current!r}, which this version "
@@ -142,6 +134,7 @@ def _upgrade_in(
         )
     if current == migrations.head:
         return False
+    config = migrations.config()
     config.attributes["connection"] = conn
     try:
         command.upgrade(config, "head")
