@@ -31,12 +31,12 @@ def ops_cli(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(cli_app._opts, "home", None)
 
-    def run(*args: str, as_json: bool = False, env: dict[str, str] | None = None):
+    def run(*args: str, as_json: bool = False, env: dict[str, str] | None = None, code: int = 0):
         result = CliRunner().invoke(
             ops_app, list(args), env={"ETIKET_SYNC_HOME": str(home.data_dir), **(env or {})},
             catch_exceptions=False,
         )  # fmt: skip
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == code, result.output
         return json.loads(result.stdout) if as_json else result
 
     return run

@@ -223,6 +223,112 @@ def service_logs(
             return
 
 
+# -- alerts ------------------------------------------------------------------------------
+
+
+@alerts_app.command("add")
+def alerts_add(
+    url: str = typer.Argument(
+        ..., metavar="URL", help="An apprise URL: mailto://..., json://..., slack://..."
+    ),
+    json_: bool = JSON,
+) -> None:
+    """Add a notification target (the URL is a secret: it is shown redacted)."""
+    from etiket_sync_agent.ops.alerts import targets
+
+    target = targets.add_target(_runtime().home, url)
+    if json_:
+        render.print_json(target)
+    else:
+        typer.echo(f"Added alert target {target['id']}: {target['url']}")
+        typer.echo("Try it: `etiket-sync alerts test`.")
+
+
+@alerts_app.command("list")
+def alerts_list(json_: bool = JSON) -> None:
+    """The notification targets (redacted) and the alert settings."""
+    from dataclasses import asdict
+
+    from etiket_sync_agent.ops.alerts import targets
+
+    home = _runtime().home
+    rows, settings = targets.list_targets(home), asdict(targets.settings(home))
+    if json_:
+        render.print_json({"targets": rows, "settings": settings})
+        return
+    if not rows:
+        typer.echo("No alert targets. Add one with `etiket-sync alerts add URL`.")
+    for row in rows:
+        typer.echo(f"{row['id']:>3}  {row['url']}  (added {row['added']})")
+    typer.echo("Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+
+
+@alerts_app.command("remove")
+def alerts_remove(
+    target_id: int = typer.Argument(..., metavar="ID", help="The target's id (`alerts list`)."),
+) -> None:
+    """Remove a notification target."""
+    from etiket_sync_agent.ops.alerts import targets
+
+    gone = targets.remove_target(_runtime().home, target_id)
+    typer.echo(f"Removed alert target {gone['id']}: {gone['url']}")
+
+
+@alerts_app.command("test")
+def alerts_test(json_: bool = JSON) -> None:
+    """Send a test message to every target; exit 1 if one did not get it."""
+    from etiket_sync_agent.ops.alerts.notifier import send_test
+
+    results = send_test(_runtime())
+    if json_:
+        render.print_json(results)
+    else:
+        for r in results:
+            typer.echo(f"{'ok' if r['ok'] else 'FAILED'}  {r['url']}  {r.get('error', '')}")
+    if not all(r["ok"] for r in results):
+        raise typer.Exit(1)
+
+
+@alerts_app.command("set")
+def alerts_set(
+    values: list[str] = typer.Argument(
+        ..., metavar="KEY=VALUE", help="e.g. min_interval_s=600 digest_hour=8"
+    ),
+) -> None:
+    """Change alert settings (see `alerts list`)."""
+    from dataclasses import asdict
+
+    from etiket_sync_agent.ops.alerts import targets
+    from etiket_sync_agent.services.sources import parse_settings
+
+    settings = targets.set_settings(_runtime().home, parse_settings(values, None))
+    typer.echo("Settings: " + ", ".join(f"{k}={v}" for k, v in asdict(settings).items()))
+
+
+@alerts_app.command("watch")
+def alerts_watch(
+    once: bool = typer.Option(False, "--once", help="Check once and exit."),
+) -> None:
+    """Check and alert from a process of its own (until Ctrl-C): it can tell you when
+    the agent itself has died. `run` already alerts while it runs."""
+    import time
+
+    from etiket_sync_agent.ops.alerts import targets
+    from etiket_sync_agent.ops.alerts.notifier import Notifier
+
+    rt = _runtime()
+    notifier = Notifier(rt)
+    try:
+        while True:
+            for message in notifier.check():
+                typer.echo(message["title"])
+            if once:
+                return
+            time.sleep(targets.settings(rt.home).check_every_s)
+    except KeyboardInterrupt:
+        return
+
+
 # -- beside `run` ----------------------------------------------------------------------
 
 METRICS = typer.Option(
