@@ -291,3 +291,13 @@ def test_alerts_cli_imports_nothing_heavy() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_alerts_watch_checks_from_its_own_command(ops_cli, home) -> None:
+    with webhook() as (hook, posts):
+        ops_cli("alerts", "add", hook)
+        ops_cli("alerts", "set", "min_interval_s=0", "disk_free_below=1")
+        out = ops_cli("alerts", "watch", "--once").stdout
+        assert "1 problem" in out
+        assert len(posts) == 1 and "nearly full" in posts[0]["message"]
+        assert ops_cli("alerts", "watch", "--once").stdout == ""  # told once

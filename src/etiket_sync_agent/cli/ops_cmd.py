@@ -311,20 +311,11 @@ def alerts_watch(
 ) -> None:
     """Check and alert from a process of its own (until Ctrl-C): it can tell you when
     the agent itself has died. `run` already alerts while it runs."""
-    import time
+    from etiket_sync_agent.ops.alerts.notifier import watch
 
-    from etiket_sync_agent.ops.alerts import targets
-    from etiket_sync_agent.ops.alerts.notifier import Notifier
-
-    rt = _runtime()
-    notifier = Notifier(rt)
     try:
-        while True:
-            for message in notifier.check():
-                typer.echo(message["title"])
-            if once:
-                return
-            time.sleep(targets.settings(rt.home).check_every_s)
+        for message in watch(_runtime(), once=once):
+            typer.echo(message["title"])
     except KeyboardInterrupt:
         return
 

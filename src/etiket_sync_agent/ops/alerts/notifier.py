@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,16 @@ class NotifierThread:
 
 def start_notifier(rt: Runtime, every_s: float | None = None) -> NotifierThread:
     return NotifierThread(rt, every_s).start()
+
+
+def watch(rt: Runtime, *, once: bool = False) -> Iterator[dict[str, Any]]:
+    """Check every ``check_every_s`` from this process (``etiket-sync alerts watch``),
+    yielding each message sent; ``once``: one check."""
+    import time
+
+    notifier = Notifier(rt)
+    while True:
+        yield from notifier.check()
+        if once:
+            return
+        time.sleep(targets.settings(rt.home).check_every_s)

@@ -38,7 +38,6 @@ def render_unit(name: str, program: list[str], home: Home) -> str:
             "# Written by `etiket-sync service install`; `service uninstall` removes it.",
             "[Unit]",
             f"Description=etiket-sync agent ({name}): synchronizes lab datasets into the store",
-            "Documentation=https://pypi.org/project/etiket_sync_agent/",
             # a crash loop (e.g. a broken state DB) stops after 5 starts in 10 minutes
             "StartLimitIntervalSec=600",
             "StartLimitBurst=5",
