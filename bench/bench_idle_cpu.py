@@ -76,8 +76,6 @@ def wait_first_iteration(home: Path, proc: subprocess.Popen[bytes], timeout: flo
 
 def prepare_qcodes(work: Path, home: Path, n: int, runs: int) -> list[Path]:
     """N QCoDeS databases (cached under ``work``) as sources of ``home``, synchronized."""
-    from bench_qcodes_reader import build_small
-
     from etiket_sync_agent.services import sources
 
     folder = work / f"qcodes-{n}x{runs}"
@@ -86,7 +84,13 @@ def prepare_qcodes(work: Path, home: Path, n: int, runs: int) -> list[Path]:
     for i in range(n):
         db = folder / f"fridge{i:02d}.db"
         if not db.exists():
-            build_small(db, runs)
+            # in a process of its own: no qcodes connection stays open while measuring
+            code = (
+                f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                "from pathlib import Path; from bench_qcodes_reader import build_small; "
+                f"build_small(Path({str(db)!r}), {runs})"
+            )
+            subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
         dbs.append(db)
         # a -wal left by an earlier latency run is folded in (no reader is open now): as
         # root, SQLite chowns the -wal at every open, which changes its ctime, and the
@@ -208,6 +212,7 @@ def main() -> int:
     parser.add_argument("--qcodes", type=int, default=50, help="QCoDeS sources (0: none)")
     parser.add_argument("--qcodes-runs", type=int, default=7, help="runs per database")
     parser.add_argument("--latency-runs", type=int, default=20, help="new runs timed")
+    parser.add_argument("--qcodes-only", action="store_true", help="only the --qcodes variant")
     args = parser.parse_args()
     if args.quick:
         args.datasets, args.seconds, args.settle = 500, 10.0, 2.0
@@ -220,6 +225,8 @@ def main() -> int:
         f"(`etiket-sync run --once` took {prep:.0f} s)"
     )
     variants = [("watch", False)] + ([] if args.no_poll else [("is_server_folder", True)])
+    if args.qcodes_only:
+        variants = []
     rows = []
     try:
         for label, network in variants:

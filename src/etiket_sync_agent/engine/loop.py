@@ -36,6 +36,7 @@ from etiket_sync_agent.engine.events import (
 from etiket_sync_agent.engine.guards import bookkeeping, is_database_busy
 from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.engine.source_runtime import SourceRuntime, source_version
+from etiket_sync_agent.engine.state_changes import StateChanges
 from etiket_sync_agent.engine.worker import sync_item
 from etiket_sync_agent.errors import AlreadyRunningError, error_line
 from etiket_sync_agent.locking import FileLock
@@ -83,6 +84,7 @@ class SyncEngine:
         self._broken: dict[int, str] = {}
         self._broken_retry_at = 0.0
         self._recheck_at = 0.0  # next look at the items of all sources (_recheck)
+        self._state_changes = StateChanges(None)  # the state DB's file, once run() opens it
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = FileLock(runtime.home.lock_file)
@@ -110,6 +112,7 @@ class SyncEngine:
                 hint="stop it first, or use another --home",
             )
         db = self.runtime.state
+        self._state_changes = StateChanges(getattr(db, "path", None))
         summary = RunSummary()
         self._once = once or iterations == 1
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
@@ -163,6 +166,7 @@ class SyncEngine:
             for rt in self._sources.values():
                 rt.close()
             self._sources.clear()
+            self._state_changes.close()
             self._lock.release()
         return summary
 
@@ -247,8 +251,10 @@ class SyncEngine:
 
         The rows are read only when the sources table changed (or, every ``recheck_s``,
         to build again a source that failed to build)."""
-        signature = self._sources_signature()
         retry_broken = self._broken and time.monotonic() >= self._broken_retry_at
+        if not self._state_changes.changed() and not retry_broken:
+            return list(self._sources.values())  # nothing was committed since: no query
+        signature = self._sources_signature()
         if signature == self._sources_seen and not retry_broken:
             return list(self._sources.values())
         current = self._active_sources()
