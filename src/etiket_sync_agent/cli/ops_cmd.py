@@ -173,9 +173,8 @@ def service_status(json_: bool = JSON) -> None:
         shown = {k: v for k, v in view.items() if k != "active"}
         typer.echo("  service manager: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
     loop = data["agent"]
-    typer.echo(
-        f"  agent: {loop['state_text']}; last heartbeat {render.when(loop['last_heartbeat'])}"
-    )
+    beat = render.when(loop["last_heartbeat"]) or "never"
+    typer.echo(f"  agent: {loop['state_text']}; last heartbeat {beat}")
 
 
 @service_app.command("start")

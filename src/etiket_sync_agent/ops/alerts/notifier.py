@@ -64,10 +64,13 @@ def send(urls: list[str], title: str, body: str, problem: bool) -> list[dict[str
             results.append(
                 {"url": shown, "ok": False, "error": redact_text(error_line(exc), [url])}
             )
+    return results
+
+
+def _log_failures(results: list[dict[str, Any]]) -> None:
     for r in results:
         if not r["ok"]:
             logger.warning("alert target %s failed: %s", r["url"], r["error"])
-    return results
 
 
 def _host() -> str:
@@ -121,6 +124,7 @@ class Notifier:
         if queue and (due or force):
             message = self._message(queue)
             results = send(urls, *message)
+            _log_failures(results)
             if any(r["ok"] for r in results):
                 state["queue"] = []
                 state["last_sent"] = now.isoformat()
@@ -128,6 +132,7 @@ class Notifier:
         digest = self._digest(snap, settings, state, now)
         if digest is not None:
             results = send(urls, *digest)
+            _log_failures(results)
             sent.append({"title": digest[0], "body": digest[1], "results": results})
         self._save(state)
         return sent
