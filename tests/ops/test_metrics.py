@@ -147,3 +147,17 @@ def test_a_taken_port_is_a_clear_error(runtime: Runtime) -> None:
             serve_metrics(runtime, f"127.0.0.1:{server.address[1]}")
     finally:
         server.stop()
+
+
+def test_the_run_entry_starts_and_stops_metrics_and_notifier(runtime: Runtime) -> None:
+    from etiket_sync_agent.cli.ops_cmd import serve_metrics as run_entry
+
+    handle = run_entry(runtime, "127.0.0.1:0")
+    url = handle.metrics_url
+    assert url and url.startswith("http://127.0.0.1:")
+    assert healthz(url)[0] == 503  # no loop runs
+    assert {type(p).__name__ for p in handle.parts} == {"MetricsServer", "NotifierThread"}
+    handle.stop()
+    handle.stop()  # idempotent
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "/healthz", timeout=5)
