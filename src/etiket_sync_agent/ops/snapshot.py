@@ -22,7 +22,7 @@ from etiket_sync_agent.state.status import ItemStatus
 
 
 def _per_source(rt: Runtime) -> dict[str, dict[str, Any]]:
-    """By source name: oldest pending item (created), last success, items failed for
+    """By source name: since when the oldest pending item waits, last success, items failed for
     good (no retry left), errors recorded."""
     out: dict[str, dict[str, Any]] = {}
     with rt.state.session() as s:
@@ -35,7 +35,8 @@ def _per_source(rt: Runtime) -> dict[str, dict[str, Any]]:
                 "errors": 0,
             }
         for sid, oldest in s.execute(
-            select(Item.source_id, func.min(Item.created))
+            # updated, not created: a dataset that changed is pending again since then
+            select(Item.source_id, func.min(Item.updated))
             .where(Item.status == ItemStatus.PENDING.value)
             .group_by(Item.source_id)
         ):
