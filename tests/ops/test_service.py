@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import plistlib
 import shutil
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,8 +19,15 @@ from etiket_sync_agent.home import Home
 from etiket_sync_agent.ops.service.manager import ServiceError
 from etiket_sync_agent.run import sync_loop
 from etiket_sync_agent.runtime import Runtime
+from etiket_sync_agent.services.status import loop_state
 from tests.conftest import FAST
-from tests.helpers import add_folder_source, make_dataset, running_engine, wait_for
+from tests.helpers import (
+    add_folder_source,
+    item_status,
+    make_dataset,
+    running_engine,
+    wait_for,
+)
 from tests.ops.conftest import tree
 
 TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
@@ -248,3 +256,25 @@ def test_real_start_and_stop_with_a_user_systemd(ops_cli, places, runtime: Runti
         )
     finally:
         ops_cli("service", "uninstall")
+
+
+def test_the_service_command_runs_the_agent_and_stops_on_sigterm(
+    ops_cli, places, runtime: Runtime, tmp_path: Path
+) -> None:
+    """What the unit/plist/task would start, started here as a service manager would."""
+    root = tmp_path / "data"
+    make_dataset(root, "a")
+    add_folder_source(runtime, root)
+    plan = ops_cli("service", "install", "--print", "--json", as_json=True)
+    env = {k: v for k, v in os.environ.items() if k != "ETIKET_SYNC_HOME"}  # from argv only
+    proc = subprocess.Popen(
+        plan["program"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert wait_for(lambda: loop_state(runtime)["state"] == "running", timeout=60)
+        assert wait_for(lambda: item_status(runtime, "a") == "synchronized", timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code == 0  # a clean stop: Restart=on-failure leaves it stopped
+    assert loop_state(runtime)["state"] == "stopped"
