@@ -320,7 +320,6 @@ def _item_json(item: Item) -> dict[str, Any]:
     ``failures`` counts the failed attempts since the item last synchronized (or was
     queued again); ``warnings`` are those of its last attempt.
     """
-    last = item.records[-1] if item.records else {}
     return {
         "identifier": item.identifier,
         "label": item.label,
@@ -330,7 +329,7 @@ def _item_json(item: Item) -> dict[str, Any]:
         "failures": item.attempts,
         "next_retry": iso(item.next_retry),
         "last_error": item.last_error,
-        "warnings": list(last.get("warnings") or []),
+        "warnings": list(item.last_warnings or []),  # the records are not loaded
         "last_sync": iso(item.last_sync),
         "sync_count": item.sync_count,
     }
