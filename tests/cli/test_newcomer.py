@@ -492,3 +492,35 @@ def test_qcodes_runs_are_found_by_their_run_id(cli, tmp_path: Path) -> None:
     assert r.returncode == 3 and "matches several items" in r.stderr
     shown = cli("datasets", "show", one["dataset_uuid"][:8], "--json", as_json=True)
     assert shown["alt_uid"] == one["identifier"] and shown["name"] == "rabi"
+
+
+def test_run_serves_metrics_beside_the_loop_and_refuses_a_bad_address(cli, home) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:  # a port free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = cli("run", "--metrics", "nowhere:port", check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
+    env = {**os.environ, "ETIKET_SYNC_HOME": str(home.data_dir)}
+    agent = subprocess.Popen(
+        [ETIKET_SYNC, "run", "--quiet", "--metrics", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                return resp.status == 200
+        except OSError:
+            assert agent.poll() is None, agent.communicate()
+            return False
+
+    try:
+        _wait(healthy, what="/healthz answering 200")
+    finally:
+        agent.send_signal(signal.SIGINT)
+        out, err = agent.communicate(timeout=60)
+    assert agent.returncode == 0, err
+    assert cli("status", "--json", as_json=True)["loop"]["state"] == "stopped"

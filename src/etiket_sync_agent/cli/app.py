@@ -102,6 +102,12 @@ SOURCE = typer.Option(
 LOG_LEVEL = typer.Option(
     "info", "--log-level", help="What the log file keeps: debug, info, warning or error."
 )
+METRICS = typer.Option(
+    None,
+    "--metrics",
+    help="Serve Prometheus metrics and /healthz at HOST:PORT (a bare port: 127.0.0.1).",
+    metavar="HOST:PORT",
+)
 SUMMARY = typer.Option(
     60.0, "--summary-every", min=0.0, help="Seconds between summary lines of `run`.",
     metavar="SECONDS",
@@ -116,6 +122,7 @@ def _run(
     source: list[str],
     log_level: str,
     summary_every: float,
+    metrics: str | None = None,
 ) -> None:
     import logging
 
@@ -138,7 +145,12 @@ def _run(
                 iterations, once=once, reporter=reporter, runtime=rt, only_sources=only
             )
     else:
+        from etiket_sync_agent.cli.ops_cmd import serve_metrics
+
         reporter = line_reporter if verbose else SummaryReporter(summary_every, quiet=quiet)
+        # the metrics endpoint and the alert notifier (if the home has targets) run beside
+        # the endless loop; a bad --metrics address is an error before anything runs
+        ops = serve_metrics(rt, metrics)
         if not quiet:
             render.console.print(
                 f"Agent running on {rt.home.data_dir}: problems are shown at once, a summary "
@@ -148,6 +160,7 @@ def _run(
         try:
             summary = sync_loop(0, reporter=reporter, runtime=rt, only_sources=only)
         finally:
+            ops.stop()
             if isinstance(reporter, SummaryReporter):
                 reporter.flush()
     if not quiet or summary.failed:
@@ -167,9 +180,10 @@ def run(
     source: list[str] = SOURCE,
     log_level: str = LOG_LEVEL,
     summary_every: float = SUMMARY,
+    metrics: str | None = METRICS,
 ) -> None:
     """Run the sync loop (until Ctrl-C, or --once / --iterations N)."""
-    _run(once, iterations, verbose, quiet, source, log_level, summary_every)
+    _run(once, iterations, verbose, quiet, source, log_level, summary_every, metrics)
 
 
 @app.command()
@@ -533,6 +547,11 @@ from etiket_sync_agent.cli.scaffold_cmd import register as _register_scaffold  #
 
 _register_scaffold(app)
 
+from etiket_sync_agent.cli.ops_cmd import alerts_app, service_app  # noqa: E402
+
+app.add_typer(service_app, name="service")
+app.add_typer(alerts_app, name="alerts")
+
 
 # -- entry points ----------------------------------------------------------------------
 
@@ -555,10 +574,11 @@ def _module_run(
     source: list[str] = SOURCE,
     log_level: str = LOG_LEVEL,
     summary_every: float = SUMMARY,
+    metrics: str | None = METRICS,
 ) -> None:
     """Run the sync loop, as `etiket-sync run` does (until Ctrl-C or SIGTERM)."""
     _opts.home = home
-    _run(once, iterations, verbose, quiet, source, log_level, summary_every)
+    _run(once, iterations, verbose, quiet, source, log_level, summary_every, metrics)
 
 
 def module_main(argv: list[str] | None = None) -> None:
