@@ -301,3 +301,24 @@ def test_alerts_watch_checks_from_its_own_command(ops_cli, home) -> None:
         assert "1 problem" in out
         assert len(posts) == 1 and "nearly full" in posts[0]["message"]
         assert ops_cli("alerts", "watch", "--once").stdout == ""  # told once
+
+
+def test_two_checkers_of_one_home_tell_once(runtime: Runtime, home) -> None:
+    """The agent's notifier and `alerts watch` (another process) share the alert state."""
+    with webhook() as (hook, posts):
+        targets.add_target(home, hook)
+        targets.set_settings(home, {"min_interval_s": 0, "disk_free_below": 1.0})
+        env = {**os.environ, "ETIKET_SYNC_HOME": str(home.data_dir)}
+        code = (
+            "from etiket_sync_agent.home import Home;"
+            "from etiket_sync_agent.runtime import Runtime;"
+            "from etiket_sync_agent.ops.alerts.notifier import Notifier;"
+            "import sys; rt = Runtime(Home.resolve()); print(len(Notifier(rt).check()))"
+        )
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE)
+            for _ in range(3)
+        ]
+        outs = sorted(p.communicate(timeout=120)[0].decode().strip() for p in procs)
+        assert outs == ["0", "0", "1"]
+        assert len(posts) == 1

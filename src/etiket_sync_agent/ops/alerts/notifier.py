@@ -33,6 +33,7 @@ from etiket_sync_agent.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "alerts-state.json"
+LOCK_FILE = "alerts.lock"
 
 
 def _quiet_apprise() -> None:
@@ -103,7 +104,11 @@ class Notifier:
         """Look once; send what is due. Returns the messages sent (title, body, results).
 
         ``force`` sends the queue regardless of the rate limit (the agent stopping)."""
-        with self.lock:
+        from etiket_sync_agent.locking import FileLock
+
+        # one check at a time per home, across processes (the agent's own notifier and
+        # `alerts watch`): they share the alert state, so nothing is told twice
+        with self.lock, FileLock(self.rt.home.data_dir / LOCK_FILE):
             return self._check(now or datetime.now(timezone.utc), force)
 
     def _check(self, now: datetime, force: bool) -> list[dict[str, Any]]:
