@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from etiket_sync_agent.backends.folderbase.files import inside
+
 DATASET_FILE = "dataset.hdf5"
 PROCESSED_PATTERN = "analysis_*/dataset_processed.hdf5"
 
@@ -37,15 +39,6 @@ def is_dataset_file(rel: str) -> bool:
     return rel == DATASET_FILE or fnmatch.fnmatchcase(rel, PROCESSED_PATTERN)
 
 
-def _inside(root: Path, p: Path) -> bool:
-    try:
-        real = p.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return False
-    base = root.resolve()
-    return real == base or base in real.parents
-
-
 def list_files(folder: Path) -> tuple[list[MeasurementFile], list[str]]:
     """The files to synchronize (sorted by name) and warnings about what was left out."""
     out: list[MeasurementFile] = []
@@ -64,7 +57,7 @@ def list_files(folder: Path) -> tuple[list[MeasurementFile], list[str]]:
             rel = prefix + e.name
             p = Path(e.path)
             try:
-                if e.is_symlink() and not _inside(folder, p):
+                if e.is_symlink() and not inside(folder, p):
                     warnings.append(f"skipped {rel}: symlink points outside the measurement")
                     continue
                 if e.is_dir():
