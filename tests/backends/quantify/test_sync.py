@@ -246,3 +246,39 @@ def test_a_file_vanishing_mid_sync_fails_that_attempt_clearly(
     SyncEngine(runtime, FAST).run(once=True)
     assert _items(runtime)[rel]["status"] == "synchronized"
     assert "dataset.hdf5" in stored_files(runtime, tuid)
+
+
+def test_compressed_snapshots_and_symlinks_leaving_the_measurement(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from datetime import datetime
+
+    from tests.backends.quantify.mc_files import (
+        fill,
+        flat_dataset,
+        measurement_folder,
+        tuid_at,
+        write_mc,
+        write_snapshot,
+    )
+
+    datadir = tmp_path / "quantify-data"
+    secret = tmp_path / "outside.txt"
+    secret.write_text("not part of any measurement\n")
+    tuids = []
+    for i, suffix in enumerate((".gz", ".xz")):
+        tuid = tuid_at(datetime(2025, 7, 1, 8, 0, 0), i)
+        folder = measurement_folder(datadir, tuid, f"m{i}")
+        write_mc(fill(flat_dataset(tuid, f"m{i}", [np.arange(5.0)])), folder / "dataset.hdf5")
+        write_snapshot(folder, sample=f"chip-{i}", name=f"snapshot.json{suffix}")
+        (folder / "leak.txt").symlink_to(secret)
+        tuids.append(tuid)
+    add_quantify(runtime, datadir)
+    SyncEngine(runtime, FAST).run(once=True)
+    for i, tuid in enumerate(tuids):
+        info = runtime.store.get_dataset(stored(runtime, tuid).uuid)
+        assert info.attributes["sample"] == f"chip-{i}"
+        assert "leak.txt" not in {f.name for f in info.files}
+    items = list(_items(runtime).values())
+    assert all(i["status"] == "synchronized" for i in items)
+    assert all(any("leak.txt" in w and "outside" in w for w in i["warnings"]) for i in items)
