@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +283,44 @@ def test_compressed_snapshots_and_symlinks_leaving_the_measurement(
     items = list(_items(runtime).values())
     assert all(i["status"] == "synchronized" for i in items)
     assert all(any("leak.txt" in w and "outside" in w for w in i["warnings"]) for i in items)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_an_unreadable_snapshot_is_a_clear_item_error(cli, tmp_path: Path) -> None:
+    """The real CLI; as root it runs without the capabilities that bypass permissions."""
+    import shutil
+    from datetime import datetime
+
+    from tests.backends.quantify.mc_files import (
+        fill,
+        flat_dataset,
+        measurement_folder,
+        tuid_at,
+        write_mc,
+        write_snapshot,
+    )
+    from tests.conftest import NO_DAC_OVERRIDE
+
+    datadir = tmp_path / "quantify-data"
+    folders = []
+    for i in range(2):
+        tuid = tuid_at(datetime(2025, 8, 1, 8, 0, 0), i)
+        folder = measurement_folder(datadir, tuid, f"m{i}")
+        write_mc(fill(flat_dataset(tuid, f"m{i}", [np.arange(5.0)])), folder / "dataset.hdf5")
+        write_snapshot(folder)
+        folders.append(folder)
+    os.chmod(folders[0] / "snapshot.json", 0o000)
+    prefix: tuple[str, ...] = ()
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root and setpriv (util-linux) is missing")
+        prefix = NO_DAC_OVERRIDE
+    cli("scopes", "create", "proj")
+    cli("add-source", "quantify", "qd", "--scope", "proj", "--set", f"quantify_directory={datadir}")
+    cli("run", "--once", prefix=prefix)
+    items = {Path(i["identifier"]).name: i for i in cli("items", "qd", "--json", as_json=True)}
+    bad, good = items[folders[0].name], items[folders[1].name]
+    assert good["status"] == "synchronized"
+    assert bad["status"] == "failed"
+    assert "snapshot.json" in bad["last_error"] and "Permission denied" in bad["last_error"]
+    assert any("snapshot.json cannot be read" in w for w in bad["warnings"])
