@@ -8,7 +8,7 @@ Measured in the same run:
    one into plain h5py datasets of the same chunking (``I[i] = v``, no SWMR, no flush);
    best of ``--repeats`` runs each, alternating;
 2. live latency: a writer process appends the points of a 2-D measurement every
-   ``--delay`` s while the agent runs in watch mode (in this process); for every point,
+   ``--delay`` s while the agent runs in watch mode (its own process); for every point,
    the time from its ``append`` until the store's live version holds it. Run with the
    engine's default settings and with ``live_interval_s`` = 0.2.
 
@@ -18,13 +18,13 @@ Measured in the same run:
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,13 +114,28 @@ with native.dataset("live bench", scope="bench", directory=folder) as ds, ds.mea
 """
 
 
+_AGENT = """
+import sys
+from dataclasses import replace
+from etiket_sync_agent.engine.loop import SyncEngine
+from etiket_sync_agent.engine.settings import EngineSettings
+from etiket_sync_agent.home import Home
+from etiket_sync_agent.runtime import Runtime
+settings = EngineSettings()
+if float(sys.argv[2]):
+    settings = replace(settings, live_interval_s=float(sys.argv[2]))
+try:
+    SyncEngine(Runtime(Home.resolve(sys.argv[1])), settings).run()
+except KeyboardInterrupt:
+    pass
+"""
+
+
 def live_latency(work: Path, points: int, delay: float, live_interval: float | None):
     """(latencies of every point appended once the dataset was live, seconds from the
     writer's start to the first live version)."""
     import xarray as xr
 
-    from etiket_sync_agent.engine.loop import SyncEngine
-    from etiket_sync_agent.engine.settings import EngineSettings
     from etiket_sync_agent.home import Home
     from etiket_sync_agent.runtime import Runtime
     from etiket_sync_agent.services import sources
@@ -131,21 +146,21 @@ def live_latency(work: Path, points: int, delay: float, live_interval: float | N
     rt = Runtime(Home.resolve(home))
     rt.store.create_scope("bench")
     sources.add_source(rt, "native", "scripts", settings={"native_directory": str(area)})
-    settings = EngineSettings()
-    if live_interval is not None:
-        settings = replace(settings, live_interval_s=live_interval)
     # warm-up: one dataset synchronized first (readers imported, as in a running agent)
     with (
         native.dataset("warm-up", scope="bench", directory=area) as ds,
         ds.measurement("m", {"x": ("V", [0.0])}, {"I": "V"}) as m,
     ):
         m.append(I=1.0)
-    engine = SyncEngine(rt, settings)
-    loop = threading.Thread(target=engine.run, daemon=True)
-    loop.start()
-    while (
-        rt.store.find_dataset(scope="bench", alt_uid=native.read_manifest(ds.path)["uuid"]) is None
-    ):
+    # the agent in its own process, as in a lab (the polling here does not slow it)
+    agent = subprocess.Popen(
+        [sys.executable, "-c", _AGENT, str(home), str(live_interval or 0)],
+        stdout=subprocess.DEVNULL,
+    )
+    warm = native.read_manifest(ds.path)["uuid"]
+    while rt.store.find_dataset(scope="bench", alt_uid=warm) is None:
+        if agent.poll() is not None:
+            raise SystemExit(f"the agent exited ({agent.returncode})")
         time.sleep(0.05)
     side = int(round(points**0.5))
     lines: list[str] = []
@@ -174,8 +189,8 @@ def live_latency(work: Path, points: int, delay: float, live_interval: float | N
                 seen.append((now, int(np.isfinite(got["I"].values).sum())))
             time.sleep(0.01)
     finally:
-        engine.stop()
-        loop.join(30)
+        agent.send_signal(signal.SIGINT)
+        agent.wait(60)
         rt.close()
     appended = [(float(a), int(k)) for _, a, k in (ln.split() for ln in lines[1:])]
     if not seen:

@@ -294,7 +294,7 @@ class Measurement:
         import h5py
 
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with h5py.File(tmp, "w", libver="latest") as f:
+        with h5py.File(tmp, "w", libver="latest", locking="best-effort") as f:
             f.attrs[MEASUREMENT_ATTR] = self.name
             f.attrs[LAYOUT_ATTR] = json.dumps(
                 {
@@ -331,7 +331,8 @@ class Measurement:
                     d.dims[axis].attach_scale(scale)
             f.create_dataset(POINTS, data=np.int64(0))
         os.replace(tmp, self.path)
-        f = h5py.File(self.path, "r+", libver="latest")
+        # best-effort: file systems without locks (network shares) are not refused
+        f = h5py.File(self.path, "r+", libver="latest", locking="best-effort")
         try:
             f.swmr_mode = True
         except Exception:

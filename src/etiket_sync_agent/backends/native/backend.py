@@ -195,7 +195,14 @@ class NativeBackend(FileBackend):
                 seen[fname] = sig
                 continue
             with ctx.task(f"read {fname}"):
-                read = read_measurement(path, manifest["name"], entry.get("state", state))
+                try:
+                    read = read_measurement(path, manifest["name"], entry.get("state", state))
+                except DatasetError as exc:
+                    if not (live and exc.retryable):
+                        raise
+                    # the writer is at it: the next live pass reads it
+                    ctx.log(f"{fname} not read this pass: {exc.message}")
+                    continue
             with ctx.task(f"upload {fname} ({read.points} points)"):
                 ctx.upload_xarray(read.ds, name=fname, generator=GENERATOR, live=file_live)
             seen[fname] = sig
