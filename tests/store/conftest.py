@@ -1,4 +1,7 @@
-"""Fixtures of the store tests: every contract test runs on SQLite and on PostgreSQL.
+"""Fixtures of the store tests: every contract test runs on three stores — an SQLite
+catalog with the local blob folder, a PostgreSQL catalog with the local folder, and a
+PostgreSQL catalog with its blobs in an S3 bucket (moto's server on 127.0.0.1, started
+once per session; every test gets a fresh bucket).
 
 PostgreSQL runs on every machine of this project (127.0.0.1:5432, user ``postgres``, trust
 auth). Each test module gets a fresh database, dropped at teardown. If the server is not
@@ -14,10 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from etiket_sync_agent.store.blob_interface import BlobStorage
 from etiket_sync_agent.store.local import LocalStore
+from tests.store.s3server import S3Server, running_s3_server
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-BACKENDS = ["sqlite", "postgres"]
+STORES = ["sqlite", "postgres", "postgres+s3"]
+MiB = 1 << 20
 START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 
 
@@ -87,10 +93,22 @@ def _truncate(url: str) -> None:
         c.execute("TRUNCATE scopes, datasets, files, file_versions RESTART IDENTITY CASCADE")
 
 
-@pytest.fixture(params=BACKENDS)
-def catalog_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 (a random port) for the whole session."""
+    with running_s3_server() as server:
+        yield server
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def catalog_url(store_kind: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None (the default SQLite catalog) or the module's PostgreSQL database, emptied after."""
-    if request.param == "sqlite":
+    if store_kind == "sqlite":
         yield None
         return
     url = request.getfixturevalue("pg_url")
@@ -103,8 +121,36 @@ def store_root(tmp_path: Path) -> Path:
     return tmp_path / "store"
 
 
+def s3_storage(server: S3Server, root: Path, bucket: str, **options: object) -> BlobStorage:
+    """Blob storage in ``bucket``; small parts so that tests exercise multipart uploads."""
+    from etiket_sync_agent.store.s3 import S3BlobStorage, S3Settings
+
+    settings = S3Settings(
+        bucket=bucket,
+        endpoint_url=server.endpoint_url,
+        prefix="lab",
+        multipart_threshold=8 * MiB,
+        part_size=5 * MiB,
+        **options,  # type: ignore[arg-type]
+    )
+    return S3BlobStorage(settings, root)
+
+
 @pytest.fixture
-def store(store_root: Path, catalog_url: str | None) -> Iterator[LocalStore]:
-    s = LocalStore(store_root, catalog_url=catalog_url)
+def blob_storage(
+    store_kind: str, store_root: Path, request: pytest.FixtureRequest
+) -> BlobStorage | None:
+    """None (the local folder) or a fresh bucket on the test S3 server."""
+    if not store_kind.endswith("+s3"):
+        return None
+    server: S3Server = request.getfixturevalue("s3_server")
+    return s3_storage(server, store_root, server.new_bucket())
+
+
+@pytest.fixture
+def store(
+    store_root: Path, catalog_url: str | None, blob_storage: BlobStorage | None
+) -> Iterator[LocalStore]:
+    s = LocalStore(store_root, catalog_url=catalog_url, blobs=blob_storage)
     yield s
     s.close()

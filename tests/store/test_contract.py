@@ -19,8 +19,9 @@ UTC = timezone.utc
 LIVE, COMPLETE = FileStatus.LIVE, FileStatus.COMPLETE
 
 
-def blob_files(root: Path) -> set[str]:
-    return {p.name for p in (root / "blobs").glob("*/*")}
+def blob_files(store: LocalStore) -> set[str]:
+    """The contents its blob storage holds (a folder or a bucket)."""
+    return set(store.blobs.iter_blobs())
 
 
 def tmp_files(root: Path) -> list[Path]:
@@ -196,15 +197,15 @@ def test_upload_new_file_is_version_1(scoped: LocalStore, ds: str, tmp_path: Pat
 
 def test_same_content_is_unchanged(scoped: LocalStore, ds: str, store_root: Path) -> None:
     first = scoped.upload_file(ds, "a.txt", io.BytesIO(b"same"))
-    blobs = blob_files(store_root)
+    blobs = blob_files(scoped)
     again = scoped.upload_file(ds, "a.txt", io.BytesIO(b"same"))
     assert not again.changed
     assert again.version == first.version
     assert len(again.file.versions) == 1
-    assert blob_files(store_root) == blobs
+    assert blob_files(scoped) == blobs
     # the same content under another name is stored once
     scoped.upload_file(ds, "copy.txt", io.BytesIO(b"same"))
-    assert blob_files(store_root) == blobs
+    assert blob_files(scoped) == blobs
 
 
 def test_changed_complete_upload_creates_next_version(scoped: LocalStore, ds: str) -> None:
@@ -232,7 +233,7 @@ def test_live_upload_replaces_in_place(scoped: LocalStore, ds: str, store_root: 
     with scoped.open_file(ds, "live.h5") as fh:
         assert fh.read() == b"part 1+2"
     # the replaced content was referenced by nothing else: its blob is gone
-    assert blob_files(store_root) == {second.version.sha256}
+    assert blob_files(scoped) == {second.version.sha256}
 
 
 def test_replaced_live_content_still_used_elsewhere_is_kept(
@@ -241,7 +242,7 @@ def test_replaced_live_content_still_used_elsewhere_is_kept(
     shared = scoped.upload_file(ds, "other.txt", io.BytesIO(b"shared"))
     scoped.upload_file(ds, "live.h5", io.BytesIO(b"shared"), status=LIVE)
     scoped.upload_file(ds, "live.h5", io.BytesIO(b"grown"), status=LIVE)
-    assert shared.version.sha256 in blob_files(store_root)
+    assert shared.version.sha256 in blob_files(scoped)
     with scoped.open_file(ds, "other.txt") as fh:
         assert fh.read() == b"shared"
 
@@ -346,7 +347,7 @@ def test_source_disturbed_during_upload_raises_and_stores_nothing(
         stop.set()
         other.join()
     assert scoped.get_dataset(ds).files == ()
-    assert tmp_files(store_root) == [] and blob_files(store_root) == set()
+    assert tmp_files(store_root) == [] and blob_files(scoped) == set()
 
 
 def test_failing_stream_leaves_no_temp_file(scoped: LocalStore, ds: str, store_root: Path) -> None:
@@ -365,7 +366,7 @@ def test_failing_stream_leaves_no_temp_file(scoped: LocalStore, ds: str, store_r
 
     with pytest.raises(OSError, match="unplugged"):
         scoped.upload_file(ds, "broken.bin", Broken())
-    assert tmp_files(store_root) == [] and blob_files(store_root) == set()
+    assert tmp_files(store_root) == [] and blob_files(scoped) == set()
     assert scoped.get_dataset(ds).files == ()
 
 
@@ -378,7 +379,8 @@ def test_successful_uploads_leave_no_temp_files(
     scoped.upload_file(ds, "f.bin", src)  # unchanged: staged copy discarded
     assert tmp_files(store_root) == []
     sha = hashlib.sha256(b"abc" * 1000).hexdigest()
-    assert (store_root / "blobs" / sha[:2] / sha).read_bytes() == b"abc" * 1000
+    with scoped.blobs.open(sha) as fh:
+        assert fh.read() == b"abc" * 1000
 
 
 def test_concurrent_threads_number_versions_without_gaps(scoped: LocalStore, ds: str) -> None:
@@ -454,7 +456,7 @@ def test_stats_and_gc(scoped: LocalStore, ds: str, store_root: Path) -> None:
     orphan_sha, _ = scoped.blobs.put(io.BytesIO(b"orphan"))
     (store_root / "tmp" / "crashed.tmp").write_bytes(b"left by a crash")
     assert scoped.gc(tmp_older_than=0) == {"blobs_removed": 1, "tmp_removed": 1}
-    assert orphan_sha not in blob_files(store_root) and len(blob_files(store_root)) == 2
+    assert orphan_sha not in blob_files(scoped) and len(blob_files(scoped)) == 2
     assert scoped.gc() == {"blobs_removed": 0, "tmp_removed": 0}
 
 

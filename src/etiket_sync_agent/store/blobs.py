@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from etiket_sync_agent.errors import StoreError
+from etiket_sync_agent.store.blob_interface import BlobStorage, StagedContent
 
 CHUNK = 1 << 20
 PIPELINE_MIN_SIZE = 8 * CHUNK  # smaller files are hashed inline
@@ -43,7 +44,7 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
-class StagedBlob:
+class StagedBlob(StagedContent):
     """Content copied into a temp file and hashed, not yet in the store."""
 
     store: BlobStore
@@ -81,8 +82,11 @@ class StagedBlob:
         return True
 
 
-class BlobStore:
-    """Blobs under ``root/blobs``, temp files under ``root/tmp``. Safe across processes."""
+class BlobStore(BlobStorage):
+    """Blobs under ``root/blobs``, temp files under ``root/tmp``. Safe across processes.
+
+    The local implementation of :class:`~etiket_sync_agent.store.blob_interface.BlobStorage`.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -107,6 +111,9 @@ class BlobStore:
                 hint="the blob folder was changed outside etiket_sync_agent; re-sync the dataset",
             ) from None
 
+    def describe(self) -> str:
+        return str(self.blob_dir)
+
     @contextmanager
     def stage(self, source: Path | BinaryIO) -> Iterator[StagedBlob]:
         """Copy ``source`` into a temp file while hashing it; remove the temp file on exit.
@@ -114,31 +121,9 @@ class BlobStore:
         A path that is missing, vanishes, or changes size or mtime while it is read raises
         StoreError (nothing is staged).
         """
-        # the writer's pid in the name: a sweep can tell a dead process's file at once
-        tmp = self.tmp_dir / f"{os.getpid()}-{secrets.token_hex(12)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-        try:
-            try:
-                if isinstance(source, (str, os.PathLike)):
-                    sha256, size = _copy_path(Path(source), fd)
-                else:
-                    sha256, size = _copy_stream(source, fd)
-                staged = StagedBlob(self, sha256, size, tmp)
-                if not self.exists(sha256):
-                    # content is probably new: sync now, outside the catalog transaction
-                    _datasync(fd)
-                    staged.synced = True
-            finally:
-                os.close(fd)
-            yield staged
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def put(self, source: Path | BinaryIO) -> tuple[str, int]:
-        """Store ``source`` as a blob (stage + place); returns ``(sha256, size)``."""
-        with self.stage(source) as staged:
-            staged.place()
-            return staged.sha256, staged.size
+        # content that is probably new is synced now, outside the catalog transaction
+        with hashed_copy(self.tmp_dir, source, sync_unless=self.exists) as (tmp, sha, size, synced):
+            yield StagedBlob(self, sha, size, tmp, synced)
 
     def delete(self, sha256: str) -> bool:
         """Remove a blob. The caller guarantees nothing refers to it."""
@@ -157,20 +142,59 @@ class BlobStore:
     def clean_tmp(self, older_than: float = 24 * 3600) -> int:
         """Remove temp files of processes that are gone, and any older than ``older_than``
         seconds (left by crashed processes). Returns how many were removed."""
-        from etiket_sync_agent.locking import process_alive
+        return clean_tmp_dir(self.tmp_dir, older_than)
 
-        cutoff = time.time() - older_than
-        removed = 0
-        for path in self.tmp_dir.glob("*.tmp"):
-            pid, sep, _ = path.name.partition("-")
-            dead = bool(sep) and pid.isdigit() and not process_alive(int(pid))
-            try:
-                if dead or path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                pass
-        return removed
+
+@contextmanager
+def hashed_copy(
+    tmp_dir: Path,
+    source: Path | BinaryIO,
+    sync_unless: Callable[[str], bool] | None = None,
+) -> Iterator[tuple[Path, str, int, bool]]:
+    """Copy ``source`` into a new temp file of ``tmp_dir`` while hashing the bytes written.
+
+    Yields ``(temp path, sha256, size, synced)``; the file is removed when the block exits,
+    whatever happened. The file is synced to disk unless ``sync_unless(sha256)`` is true
+    (content already stored) or ``sync_unless`` is None. A path source that is missing,
+    vanishes or changes while read raises StoreError.
+    """
+    # the writer's pid in the name: a sweep can tell a dead process's file at once
+    tmp = tmp_dir / f"{os.getpid()}-{secrets.token_hex(12)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        synced = False
+        try:
+            if isinstance(source, (str, os.PathLike)):
+                sha256, size = _copy_path(Path(source), fd)
+            else:
+                sha256, size = _copy_stream(source, fd)
+            if sync_unless is not None and not sync_unless(sha256):
+                _datasync(fd)
+                synced = True
+        finally:
+            os.close(fd)
+        yield tmp, sha256, size, synced
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def clean_tmp_dir(tmp_dir: Path, older_than: float) -> int:
+    """Remove ``*.tmp`` files of processes that are gone, and any older than
+    ``older_than`` seconds. Returns how many were removed."""
+    from etiket_sync_agent.locking import process_alive
+
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in tmp_dir.glob("*.tmp"):
+        pid, sep, _ = path.name.partition("-")
+        dead = bool(sep) and pid.isdigit() and not process_alive(int(pid))
+        try:
+            if dead or path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def _copy_path(path: Path, out_fd: int) -> tuple[str, int]:

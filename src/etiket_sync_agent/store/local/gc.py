@@ -11,12 +11,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from etiket_sync_agent.store.blobs import BlobStore
+from etiket_sync_agent.store.blob_interface import BlobStorage
 from etiket_sync_agent.store.catalog import FileVersion
 from etiket_sync_agent.store.local.transactions import Catalog
 
 
-def discard_if_unreferenced(catalog: Catalog, blobs: BlobStore, sha256: str) -> bool:
+def discard_if_unreferenced(catalog: Catalog, blobs: BlobStorage, sha256: str) -> bool:
     """Delete the blob ``sha256`` if no file version refers to it; True if deleted."""
 
     def work(session: Session) -> bool:
@@ -27,7 +27,7 @@ def discard_if_unreferenced(catalog: Catalog, blobs: BlobStore, sha256: str) -> 
     return catalog.write(work)
 
 
-def collect(catalog: Catalog, blobs: BlobStore, tmp_older_than: float) -> dict[str, int]:
+def collect(catalog: Catalog, blobs: BlobStorage, tmp_older_than: float) -> dict[str, int]:
     """Remove unreferenced blobs and stale temp files; returns what was removed.
 
     A temp file is stale when the process that wrote it is gone (its pid is in the name)
@@ -37,7 +37,7 @@ def collect(catalog: Catalog, blobs: BlobStore, tmp_older_than: float) -> dict[s
         used = set(session.scalars(select(FileVersion.sha256).distinct()))
     removed = sum(
         discard_if_unreferenced(catalog, blobs, sha)
-        for sha in list(blobs.iter_blobs())
+        for sha in list(blobs.gc_candidates(tmp_older_than))
         if sha not in used
     )
     return {"blobs_removed": removed, "tmp_removed": blobs.clean_tmp(tmp_older_than)}

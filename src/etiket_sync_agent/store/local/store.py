@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from etiket_sync_agent.errors import StoreError
 from etiket_sync_agent.store import interface as api
+from etiket_sync_agent.store.blob_interface import BlobStorage
 from etiket_sync_agent.store.blobs import BlobStore
 from etiket_sync_agent.store.catalog import Dataset, File, FileVersion, Scope
 from etiket_sync_agent.store.local import datasets, gc, scopes
@@ -25,20 +26,32 @@ class LocalStore(api.DatasetStore):
     raises StoreError if the catalog cannot be reached, StateDBError if its SQLite file is
     damaged or was written by a newer version. Datetimes come back timezone-aware in UTC;
     a naive ``collected`` is taken as local time. Beyond the interface: :meth:`stats`,
-    :meth:`gc`, and the attributes ``root``, ``blobs`` (the :class:`BlobStore`) and
-    ``catalog`` (the catalog URL, password hidden).
+    :meth:`gc`, and the attributes ``root``, ``blobs`` (its
+    :class:`~etiket_sync_agent.store.blob_interface.BlobStorage`) and ``catalog`` (the
+    catalog URL, password hidden).
+
+    ``blobs`` defaults to the folder ``root/blobs``; pass an
+    :class:`~etiket_sync_agent.store.s3.S3BlobStorage` for a bucket shared by a lab. The
+    store owns it from then on (:meth:`close` closes it).
     """
 
-    def __init__(self, root: Path, catalog_url: str | None = None) -> None:
+    def __init__(
+        self, root: Path, catalog_url: str | None = None, blobs: BlobStorage | None = None
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.blobs = BlobStore(self.root)
-        self._catalog = Catalog(self.root, catalog_url)
+        self.blobs: BlobStorage = blobs if blobs is not None else BlobStore(self.root)
+        try:
+            self._catalog = Catalog(self.root, catalog_url)
+        except BaseException:
+            self.blobs.close()
+            raise
         self._engine = self._catalog.engine
         self.catalog = self._catalog.url
 
     def close(self) -> None:
         self._catalog.close()
+        self.blobs.close()
 
     # -- scopes -------------------------------------------------------------------------
     def create_scope(self, name: str, description: str = "") -> api.ScopeInfo:

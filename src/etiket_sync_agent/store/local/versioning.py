@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import NotFoundError
-from etiket_sync_agent.store.blobs import StagedBlob
+from etiket_sync_agent.store.blob_interface import StagedContent
 from etiket_sync_agent.store.interface import FileInfo, FileStatus, UploadResult
 from etiket_sync_agent.store.local import lookups as q
 from etiket_sync_agent.store.local.infos import version_info
@@ -27,7 +27,7 @@ def record_upload(
     dataset_uuid: str,
     name: str,
     meta: dict[str, Any],
-    staged: StagedBlob,
+    staged: StagedContent,
     status: FileStatus,
 ) -> tuple[UploadResult, str | None]:
     """Apply the rules in a write transaction holding the content lock of ``staged``.

@@ -1,0 +1,214 @@
+""":class:`S3BlobStorage`: the blob storage contract on an S3-compatible bucket.
+
+Objects are ``<prefix>blobs/ab/<sha256>``, the same layout as the local folder, so every
+agent sharing the bucket finds content any other agent stored and never sends it again.
+
+The transfer happens in :meth:`S3BlobStorage.stage`, outside the catalog transaction (a
+20 GB upload must not hold a database lock): the source is copied into a local temp file
+while hashed (a stable snapshot, also what a resumed upload re-reads), then sent unless
+the bucket already holds that content. :meth:`S3StagedContent.place`, called under the
+catalog's content lock, checks that the object is still there (a concurrent gc may have
+removed it while it was unreferenced) and sends it again if not; so when the catalog row
+is committed, the whole object is in the bucket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from etiket_sync_agent.errors import StoreError
+from etiket_sync_agent.store.blob_interface import BlobStorage, StagedContent
+from etiket_sync_agent.store.blobs import clean_tmp_dir, hashed_copy
+from etiket_sync_agent.store.s3 import uploads
+from etiket_sync_agent.store.s3.ledger import UploadLedger
+from etiket_sync_agent.store.s3.settings import S3Settings
+
+#: multipart uploads initiated longer ago than this are abandoned (aborted by the sweep)
+UPLOAD_GRACE_S = 7 * 24 * 3600
+LEDGER_NAME = "s3_uploads.db"
+
+
+@dataclass
+class S3StagedContent(StagedContent):
+    storage: S3BlobStorage
+    sha256: str
+    size: int
+    tmp: Path
+    sent: bool
+
+    def place(self) -> bool:
+        if self.storage.exists(self.sha256):
+            return self.sent
+        self.storage.send(self.tmp, self.sha256, self.size)
+        self.sent = True
+        return True
+
+
+class S3BlobStorage(BlobStorage):
+    """Contents in a bucket; temp files and the upload ledger under ``root`` (the home's
+    store folder). ``progress`` is told of every multipart part sent."""
+
+    def __init__(
+        self,
+        settings: S3Settings,
+        root: Path,
+        *,
+        client: Any = None,
+        progress: uploads.ProgressCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.root = Path(root)
+        self.tmp_dir = self.root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.client = client if client is not None else settings.client()
+        self.ledger = UploadLedger(self.root / LEDGER_NAME)
+        self.progress = progress
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def describe(self) -> str:
+        return self.settings.describe()
+
+    def key(self, sha256: str) -> str:
+        return f"{self.settings.key_prefix}blobs/{sha256[:2]}/{sha256}"
+
+    # -- the contract -------------------------------------------------------------------
+    @contextmanager
+    def stage(self, source: Path | BinaryIO) -> Iterator[S3StagedContent]:
+        with hashed_copy(self.tmp_dir, source) as (tmp, sha256, size, _):
+            sent = False
+            if not self.exists(sha256):
+                self.send(tmp, sha256, size)
+                sent = True
+            yield S3StagedContent(self, sha256, size, tmp, sent)
+
+    def exists(self, sha256: str) -> bool:
+        with self._errors("check"):
+            try:
+                self.client.head_object(Bucket=self.settings.bucket, Key=self.key(sha256))
+                return True
+            except Exception as exc:
+                if uploads.is_missing(exc, "NoSuchKey", "404", "NotFound"):
+                    return False
+                raise
+
+    def open(self, sha256: str) -> BinaryIO:
+        with self._errors("read"):
+            try:
+                reply = self.client.get_object(Bucket=self.settings.bucket, Key=self.key(sha256))
+            except Exception as exc:
+                if uploads.is_missing(exc, "NoSuchKey"):
+                    raise StoreError(
+                        f"content {sha256} is missing from {self.describe()}",
+                        hint="the bucket was changed outside etiket_sync_agent; re-sync the "
+                        "dataset",
+                    ) from None
+                raise
+        return reply["Body"]  # a streaming body: read(n), close(), a context manager
+
+    def delete(self, sha256: str) -> bool:
+        if not self.exists(sha256):
+            return False
+        with self._errors("delete"):
+            self.client.delete_object(Bucket=self.settings.bucket, Key=self.key(sha256))
+        return True
+
+    def iter_blobs(self) -> Iterator[str]:
+        for sha256, _modified in self._list():
+            yield sha256
+
+    def gc_candidates(self, older_than: float) -> Iterator[str]:
+        """Objects stored at least ``older_than`` seconds ago: younger ones may be an
+        upload of another agent whose catalog row is not committed yet."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        for sha256, modified in self._list():
+            if modified <= cutoff:
+                yield sha256
+
+    def clean_tmp(self, older_than: float = 24 * 3600) -> int:
+        """Temp files as the local storage does, plus multipart uploads under the prefix
+        initiated more than :data:`UPLOAD_GRACE_S` (or ``older_than``, if longer) ago."""
+        removed = clean_tmp_dir(self.tmp_dir, older_than)
+        return removed + self.abort_stale_uploads(max(older_than, UPLOAD_GRACE_S))
+
+    # -- beyond the contract ------------------------------------------------------------
+    def send(self, tmp: Path, sha256: str, size: int) -> None:
+        """Put the staged file ``tmp`` into the bucket as the content ``sha256``."""
+        key = self.key(sha256)
+        with self._errors("upload to"):
+            if size < self.settings.multipart_threshold:
+                uploads.put_small(self.client, self.settings, key, tmp, sha256)
+            else:
+                uploads.put_multipart(
+                    self.client, self.settings, self.ledger, key, tmp, sha256, size, self.progress
+                )
+
+    def abort_stale_uploads(self, older_than: float) -> int:
+        """Abort multipart uploads under the prefix initiated ``older_than`` seconds ago
+        or earlier (whichever agent started them); returns how many."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        aborted = 0
+        with self._errors("list the uploads of"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.settings.bucket, Prefix=self.settings.key_prefix + "blobs/"
+            )
+            for page in pages:
+                for up in page.get("Uploads", []):
+                    if up["Initiated"] <= cutoff:
+                        uploads._abort(self.client, self.settings, up["Key"], up["UploadId"])
+                        self.ledger.forget(up["Key"])
+                        aborted += 1
+        return aborted
+
+    def check_writable(self) -> None:
+        """Write, read back and delete a probe object; StoreError saying what failed."""
+        key = f"{self.settings.key_prefix}probe/{time.time_ns()}"
+        with self._errors("write to"):
+            self.client.put_object(Bucket=self.settings.bucket, Key=key, Body=b"etiket probe")
+            try:
+                got = self.client.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+            finally:
+                self.client.delete_object(Bucket=self.settings.bucket, Key=key)
+        if got != b"etiket probe":
+            raise StoreError(f"{self.describe()} returned other bytes than were written")
+
+    def check_reachable(self) -> None:
+        """HEAD the bucket; StoreError if it cannot be reached or does not exist."""
+        with self._errors("reach"):
+            self.client.head_bucket(Bucket=self.settings.bucket)
+
+    def _list(self) -> Iterator[tuple[str, datetime]]:
+        prefix = self.settings.key_prefix + "blobs/"
+        with self._errors("list"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.settings.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    name = obj["Key"].rsplit("/", 1)[-1]
+                    if len(name) == 64:
+                        yield name, obj["LastModified"]
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """botocore's errors as one StoreError line (credentials never appear in them)."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            module = type(exc).__module__ or ""
+            if not (module.startswith("botocore") or module.startswith("urllib3")):
+                raise
+            raise StoreError(
+                f"cannot {what} {self.describe()}: {exc}",
+                hint="check the bucket, the endpoint URL, the network and the AWS "
+                "credentials (environment or profile)",
+            ) from exc
