@@ -171,7 +171,9 @@ def test_bad_shapes_of_2d_appends_and_a_full_measurement(tmp_path: Path) -> None
     [
         ({"name": 12}, "dataset name must be non-empty text"),
         ({"name": ""}, "dataset name must be non-empty text"),
+        ({"name": "x" * 1025}, "longer than 1024 characters"),
         ({"scope": ""}, "scope must be non-empty text"),
+        ({"attributes": {"": 1}}, "attribute names must be non-empty text"),
         ({"scope": None}, "scope must be non-empty text"),
         ({"tags": "rabi"}, "tags must be a list of text"),
         ({"attributes": {"a": [1, 2]}}, "attribute 'a' must be text, a number"),

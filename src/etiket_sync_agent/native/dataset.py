@@ -130,7 +130,7 @@ class Dataset:
                 raise
             finally:
                 entry["state"] = state
-                entry["points"] = m.points if state == "complete" else m._flushed
+                entry["points"] = m.points if state == "complete" else m.flushed_points
                 self._save()
 
     # -- files ----------------------------------------------------------------------
@@ -263,6 +263,8 @@ def create_dataset(
     ``ds.close(error)``) yourself."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"dataset name must be non-empty text, got {name!r}")
+    if len(name) > 1024:
+        raise ValueError(f"dataset name is longer than 1024 characters: {name[:40]!r}...")
     scope, tags_, attrs, description = check_metadata(scope, tags, attributes, description)
     root = native_root(directory)
     root.mkdir(parents=True, exist_ok=True)

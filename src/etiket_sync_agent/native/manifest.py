@@ -131,8 +131,10 @@ def check_metadata(
         raise ValueError(f"tags must be a list of text, got {tags!r}")
     attributes = dict(attributes or {})  # type: ignore[call-overload]
     for k, v in attributes.items():
-        if not isinstance(k, str) or not k.strip():
-            raise ValueError(f"attribute names must be non-empty text, got {k!r}")
+        if not isinstance(k, str) or not k.strip() or len(k) > 255:
+            raise ValueError(
+                f"attribute names must be non-empty text of at most 255 characters, got {k!r}"
+            )
         if v is not None and not isinstance(v, _SCALARS):
             raise ValueError(
                 f"attribute {k!r} must be text, a number or true/false, got {type(v).__name__}"

@@ -153,6 +153,11 @@ class Measurement:
         """Points appended so far (rows count as their number of points)."""
         return self._count
 
+    @property
+    def flushed_points(self) -> int:
+        """Points whole in the file (what a reader, or the store, sees)."""
+        return self._flushed
+
     def append(self, **values: Any) -> None:
         """Append one point (every variable a scalar) or one row (every variable an
         array of the last coordinate's length, starting at the start of a row).
