@@ -92,13 +92,6 @@ def prepare_qcodes(work: Path, home: Path, n: int, runs: int) -> list[Path]:
             )
             subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
         dbs.append(db)
-        # a -wal left by an earlier latency run is folded in (no reader is open now): as
-        # root, SQLite chowns the -wal at every open, which changes its ctime, and the
-        # QCoDeS backend then cannot vouch for unchanged files (a root-only artifact)
-        if db.with_name(db.name + "-wal").exists():
-            conn = sqlite3.connect(db)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.close()
     rt = open_runtime(home)
     try:
         if rt.store.get_scope("bench") is None:
@@ -117,6 +110,21 @@ def prepare_qcodes(work: Path, home: Path, n: int, runs: int) -> list[Path]:
         rt.close()
     cli(home, "run", "--once")
     return dbs
+
+
+def fold_wal(dbs: list[Path]) -> None:
+    """Fold the ``-wal`` a latency run left into its database (no agent is running then).
+
+    As root, SQLite chowns a ``-wal`` at every open, even a read-only one, which changes
+    its ctime; the QCoDeS backend then cannot vouch for unchanged files and reads that
+    database at every poll. A root-only artifact (the agent runs as the lab user), so
+    every measured window starts from databases without a ``-wal``.
+    """
+    for db in dbs:
+        if db.with_name(db.name + "-wal").exists():
+            conn = sqlite3.connect(db)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
 
 
 def new_run_latency(home: Path, db: Path, source: str, timeout: float = 60.0) -> float:
@@ -156,6 +164,7 @@ def measure(
     rt = open_runtime(home)
     set_network_folder(rt, "lab", network)
     rt.close()
+    fold_wal(dbs or [])
     env = {**os.environ, "ETIKET_SYNC_HOME": str(home)}
     agent = subprocess.Popen(
         [ETIKET_SYNC, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
