@@ -205,6 +205,8 @@ def write_netcdf4(
     fcpl.set_link_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
     fcpl.set_attr_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
     fcpl.set_attr_phase_change(_MAX_COMPACT_ATTRS, _MIN_DENSE_ATTRS)
+    # no object times: the same content gives the same bytes (the store then keeps one version)
+    fcpl.set_obj_track_times(False)
     fid = h5py.h5f.create(str(path).encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl)
     with h5py.File(fid) as f:
         f.attrs["_NCProperties"] = np.bytes_(
@@ -218,7 +220,9 @@ def write_netcdf4(
         for dim, size in dims.items():
             if dim in ds.variables:
                 continue
-            phony = f.create_dataset(str(dim), shape=(size,), dtype=">f4", track_order=True)
+            phony = f.create_dataset(
+                str(dim), shape=(size,), dtype=">f4", track_order=True, track_times=False
+            )
             phony.make_scale(_NOT_A_VARIABLE + f"{size:10}".encode("ascii"))
             _set_attr(phony, "_Netcdf4Dimid", np.array(dimid[dim]))
             scales[dim] = phony
@@ -235,6 +239,7 @@ def write_netcdf4(
                     dtype=dtype,
                     fillvalue=fill_value,
                     track_order=True,
+                    track_times=False,
                     dcpl=_compact_attrs_dcpl(),
                 )
                 fillers[name](h5ds)
@@ -246,6 +251,7 @@ def write_netcdf4(
                     dtype=dtype,
                     fillvalue=fill_value,
                     track_order=True,
+                    track_times=False,
                     dcpl=_compact_attrs_dcpl(),
                 )
             if var.dims == (name,):
