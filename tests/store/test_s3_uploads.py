@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from etiket_sync_agent.errors import ConfigError
+from etiket_sync_agent.errors import ConfigError, StoreError
 from etiket_sync_agent.store.interface import DatasetSpec
 from etiket_sync_agent.store.local import LocalStore
 from etiket_sync_agent.store.s3 import S3BlobStorage, S3Settings
@@ -199,3 +199,91 @@ def test_two_agent_homes_share_one_catalog_and_bucket(
     finally:
         for store in stores:
             store.close()
+
+
+def _client(endpoint_url: str, **config: object):  # noqa: ANN202 - a boto3 client
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url, region_name="us-east-1", config=Config(**config)
+    )
+
+
+def test_a_dropped_connection_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """The S3 server goes away mid-upload (moto keeps its state across a restart of its
+    server thread, as a real server keeps it across a network outage)."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.store.s3server import _free_port, running_s3_server
+
+    with running_s3_server():  # the fake credentials
+        port = _free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        client = _client(endpoint, retries={"max_attempts": 1}, connect_timeout=2)
+        client.create_bucket(Bucket="lab")
+        settings = S3Settings(
+            "lab", endpoint_url=endpoint, multipart_threshold=8 * MiB, part_size=5 * MiB
+        )
+        storage = S3BlobStorage(settings, tmp_path / "store", client=client)
+        src = tmp_path / "big.bin"
+        expected = _payload(src, 40 * MiB)  # 8 parts
+        sent: list[int] = []
+
+        def network_drops_after_3_parts(part) -> None:  # noqa: ANN001
+            sent.append(part.number)
+            if len(sent) == 3:
+                server.stop()
+
+        storage.progress = network_drops_after_3_parts
+        try:
+            with pytest.raises(StoreError, match="cannot upload to"):
+                storage.put(src)
+            assert sent == [1, 2, 3] and storage.ledger.all() != []
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            server.start()  # the network is back
+            sent.clear()
+            storage.progress = lambda part: sent.append(part.number)
+            assert storage.put(src) == (expected, 40 * MiB)
+            assert sent == [4, 5, 6, 7, 8]
+            assert _sha_of_object(storage, expected) == expected
+        finally:
+            storage.close()
+            server.stop()
+
+
+def test_a_part_damaged_on_the_way_is_caught_after_completion(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """moto accepts a part whose body does not match its Content-MD5, so the fault is
+    injected on the client side, after the checksum was computed; the check after
+    completion (ETag in md5 mode) catches it and removes the object."""
+    bucket = s3_server.new_bucket()
+    client = _client(s3_server.endpoint_url)
+
+    def damage_part_2(request, **_kw) -> None:  # noqa: ANN001
+        if "partNumber=2" in request.url:
+            raw = request.body
+            body = bytearray(raw.read() if hasattr(raw, "read") else raw)
+            body[100] ^= 0xFF
+            request.body = bytes(body)
+
+    client.meta.events.register("before-send.s3.UploadPart", damage_part_2)
+    settings = S3Settings(
+        bucket,
+        endpoint_url=s3_server.endpoint_url,
+        multipart_threshold=8 * MiB,
+        part_size=5 * MiB,
+        checksum="md5",
+    )
+    storage = S3BlobStorage(settings, tmp_path / "store", client=client)
+    try:
+        src = tmp_path / "big.bin"
+        expected = _payload(src, 12 * MiB)
+        with pytest.raises(StoreError, match="not what was sent"):
+            storage.put(src)
+        assert not storage.exists(expected)
+    finally:
+        storage.close()
