@@ -225,7 +225,11 @@ def test_a_dropped_connection_resumes_where_it_stopped(tmp_path: Path) -> None:
         client = _client(endpoint, retries={"max_attempts": 1}, connect_timeout=2)
         client.create_bucket(Bucket="lab")
         settings = S3Settings(
-            "lab", endpoint_url=endpoint, multipart_threshold=8 * MiB, part_size=5 * MiB
+            "lab",
+            endpoint_url=endpoint,
+            multipart_threshold=8 * MiB,
+            part_size=5 * MiB,
+            max_concurrency=1,  # parts in order: the drop comes after exactly 3
         )
         storage = S3BlobStorage(settings, tmp_path / "store", client=client)
         src = tmp_path / "big.bin"

@@ -44,6 +44,8 @@ class S3Settings:
     #: files at least this big go up as multipart uploads that resume after a crash
     multipart_threshold: int = 64 * MiB
     part_size: int = 16 * MiB
+    #: parts sent at once (each holds one part in memory)
+    max_concurrency: int = 4
 
     def __post_init__(self) -> None:
         if not self.bucket:

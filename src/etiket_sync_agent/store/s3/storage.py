@@ -52,7 +52,8 @@ class S3StagedContent(StagedContent):
 
 class S3BlobStorage(BlobStorage):
     """Contents in a bucket; temp files and the upload ledger under ``root`` (the home's
-    store folder). ``progress`` is told of every multipart part sent."""
+    store folder). ``progress`` is told of every multipart part acknowledged (from the
+    upload threads: up to ``settings.max_concurrency`` at once)."""
 
     def __init__(
         self,

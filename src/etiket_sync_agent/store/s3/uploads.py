@@ -3,13 +3,14 @@
 * Below ``multipart_threshold``: one ``PutObject`` carrying the whole file's SHA-256
   (``sha256`` mode) or its MD5 (``md5`` mode), so the server rejects a body damaged on
   the way.
-* Otherwise a multipart upload whose id and completed parts are kept in the
-  :class:`~.ledger.UploadLedger`: a killed agent re-stages the same content (same key),
-  finds the upload, asks the server which parts it holds (``ListParts``) and sends only
-  the others. Every part carries its own SHA-256 (or MD5). After ``Complete`` the object
-  is checked with ``HeadObject``: its size, and its composite checksum (SHA-256 of the
-  parts' SHA-256 digests) or, in ``md5`` mode, its ETag (MD5 of the parts' MD5s, ``-N``).
-  A mismatch deletes the object (its key names content it does not hold) and raises.
+* Otherwise a multipart upload (``max_concurrency`` parts in flight) whose id and
+  acknowledged parts are kept in the :class:`~.ledger.UploadLedger`: a killed agent
+  re-stages the same content (same key), finds the upload, asks the server which parts
+  it holds (``ListParts``) and sends only the others. Every part carries its own SHA-256
+  (or MD5). After ``Complete`` the object is checked with ``HeadObject``: its size, and
+  its composite checksum (SHA-256 of the parts' SHA-256 digests) or, in ``md5`` mode, its
+  ETag (MD5 of the parts' MD5s, ``-N``). A mismatch deletes the object (its key names
+  content it does not hold) and raises.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,17 +92,32 @@ def put_multipart(
         upload_id = client.create_multipart_upload(Bucket=s.bucket, Key=key, **extra)["UploadId"]
         ledger.start(key, sha256_hex, size, part_size, upload_id)
         done = {}
-    with open(tmp, "rb") as fh:
-        for number in range(1, n_parts + 1):
-            if number in done:
-                continue
+    todo = [n for n in range(1, n_parts + 1) if n not in done]
+
+    def send(number: int) -> None:
+        # each part read on its own: at most ``max_concurrency`` parts are in memory
+        with open(tmp, "rb") as fh:
             fh.seek((number - 1) * part_size)
             data = fh.read(part_size)
-            part = _send_part(client, s, key, upload_id, number, data)
-            ledger.add_part(upload_id, part)
-            done[number] = part
-            if progress is not None:
-                progress(PartSent(key, number, n_parts, len(data)))
+        part = _send_part(client, s, key, upload_id, number, data)
+        ledger.add_part(upload_id, part)  # only acknowledged parts are recorded
+        done[number] = part
+        if progress is not None:
+            progress(PartSent(key, number, n_parts, len(data)))
+
+    if s.max_concurrency <= 1 or len(todo) <= 1:
+        for number in todo:
+            send(number)
+    else:
+        with ThreadPoolExecutor(s.max_concurrency, thread_name_prefix="etiket-s3") as pool:
+            futures = [pool.submit(send, n) for n in todo]
+            try:
+                for future in futures:
+                    future.result()  # the first failure stops the upload; it resumes later
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
     parts = [done[n] for n in range(1, n_parts + 1)]
     listing = []
     for p in parts:
