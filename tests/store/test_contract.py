@@ -478,3 +478,38 @@ def test_naive_collected_is_local_time(scoped: LocalStore) -> None:
     naive = datetime(2024, 3, 1, 9, 15)
     info = scoped.upsert_dataset(DatasetSpec(uuid="x", scope="lab", name="n", collected=naive))
     assert info.collected == naive.astimezone(UTC) and info.collected.tzinfo == UTC
+
+
+# -- verify -------------------------------------------------------------------------------
+
+
+def _overwrite_content(store: LocalStore, sha256: str, data: bytes) -> None:
+    """Damage a stored content behind the store's back (a disk or bucket fault)."""
+    blobs = store.blobs
+    if hasattr(blobs, "path"):  # the local folder
+        blobs.path(sha256).write_bytes(data)
+    else:  # a bucket
+        blobs.client.put_object(Bucket=blobs.settings.bucket, Key=blobs.key(sha256), Body=data)
+
+
+def test_verify_reports_missing_and_damaged_content(scoped: LocalStore, ds: str) -> None:
+    kept = scoped.upload_file(ds, "a.txt", io.BytesIO(b"kept")).version.sha256
+    scoped.upload_file(ds, "copy.txt", io.BytesIO(b"kept"))
+    lost = scoped.upload_file(ds, "b.txt", io.BytesIO(b"lost")).version.sha256
+    bad = scoped.upload_file(ds, "c.txt", io.BytesIO(b"good bytes")).version.sha256
+    report = scoped.verify(deep=True)
+    assert report["ok"] and report["problems"] == []
+    assert (report["versions"], report["contents"]) == (4, 3)
+
+    scoped.blobs.delete(lost)
+    _overwrite_content(scoped, bad, b"bad bytes!")
+    shallow = scoped.verify()
+    assert not shallow["ok"]
+    assert [(p["file"], p["problem"]) for p in shallow["problems"]] == [("b.txt", "missing")]
+    deep = scoped.verify(deep=True)
+    assert [(p["dataset"], p["file"], p["version"], p["problem"]) for p in deep["problems"]] == [
+        (ds, "b.txt", 1, "missing"),
+        (ds, "c.txt", 1, "mismatch"),
+    ]
+    assert deep["problems"][1]["actual_sha256"] == hashlib.sha256(b"bad bytes!").hexdigest()
+    assert kept not in {p["sha256"] for p in deep["problems"]}

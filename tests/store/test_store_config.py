@@ -163,3 +163,21 @@ def test_cli_configure_then_info(
     )
     broken = runner.invoke(store_app, ["info", "--json"])
     assert broken.exit_code == 1 and json.loads(broken.output)["blobs"]["ok"] is False
+
+
+def test_cli_verify_exit_code_and_report(home: Home, runtime: Runtime) -> None:
+    store = runtime.store
+    store.create_scope("lab")
+    uuid = store.upsert_dataset(DatasetSpec(uuid="d1", scope="lab", name="n")).uuid
+    store.upload_file(uuid, "a.txt", io.BytesIO(b"one"))
+    lost = store.upload_file(uuid, "b.txt", io.BytesIO(b"two")).version.sha256
+    runner = CliRunner()
+    ok = runner.invoke(store_app, ["verify", "--deep"])
+    assert ok.exit_code == 0 and "No problem found" in ok.output, ok.output
+    store.blobs.delete(lost)
+    bad = runner.invoke(store_app, ["verify", "--json"])
+    assert bad.exit_code == 1, bad.output
+    (problem,) = json.loads(bad.output)["problems"]
+    assert (problem["dataset"], problem["file"], problem["problem"]) == ("d1", "b.txt", "missing")
+    text = runner.invoke(store_app, ["verify"])
+    assert text.exit_code == 1 and "missing" in text.output and "b.txt" in text.output

@@ -1,4 +1,5 @@
-"""``etiket-sync store configure|info``: which catalog and blob storage the agent uses.
+"""``etiket-sync store configure|info|verify``: which catalog and blob storage the agent
+uses, and whether they agree.
 
 Each command parses, calls one function of :mod:`etiket_sync_agent.services.store_config`,
 renders. The sub-app is registered in ``cli/app.py``::
@@ -107,6 +108,41 @@ def info(as_json: bool = JSON) -> None:
     else:
         _render_info(data)
     if data["catalog"].get("ok") is False or data["blobs"].get("ok") is False:
+        raise typer.Exit(1)
+
+
+@store_app.command("verify")
+def verify(
+    deep: bool = typer.Option(
+        False, "--deep", help="Also read every content back and check its SHA-256 and size."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Check that every file version in the catalog has its content (exit code 1 if not)."""
+    from etiket_sync_agent.services.store_config import verify_store
+
+    rt = _runtime()
+    try:
+        report = verify_store(rt, deep=deep)
+    finally:
+        rt.close()
+    if as_json:
+        render.print_json(report)
+    else:
+        how = "read back and re-hashed" if deep else "present"
+        render.console.print(
+            f"{report['versions']} file version(s), {report['contents']} content(s) in "
+            f"{render.escape(report['where'])}: checked {how}."
+        )
+        for p in report["problems"]:
+            what = "missing" if p["problem"] == "missing" else "content does not match"
+            render.console.print(
+                f"[red]{what}[/]: dataset {p['dataset']} file {render.escape(p['file'])} "
+                f"version {p['version']} ({p['sha256'][:12]})"
+            )
+        if report["ok"]:
+            render.console.print("[green]No problem found.[/]")
+    if not report["ok"]:
         raise typer.Exit(1)
 
 

@@ -1,4 +1,5 @@
-"""The store an agent writes to: configure it (checked before saving) and describe it.
+"""The store an agent writes to: configure it (checked before saving), describe it, and
+verify that its catalog and blobs agree.
 
 Service functions over :mod:`etiket_sync_agent.store.config`; the CLI
 (``etiket-sync store configure|info``) only renders what they return. Nothing here prints
@@ -83,6 +84,13 @@ def store_info(rt: Runtime) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - reported, never raised
         info["blobs"].update(ok=False, error=error_line(exc))
     return info
+
+
+def verify_store(rt: Runtime, *, deep: bool = False) -> dict[str, Any]:
+    """Check that every file version of the catalog has its content in the blob storage;
+    ``deep`` also re-hashes every content. Read-only, safe while agents sync. The report
+    lists each problem by dataset, file and version (see ``LocalStore.verify``)."""
+    return rt.store.verify(deep=deep)
 
 
 def _check_reachable(home: Home, config: Any, *, write_probe: bool) -> None:

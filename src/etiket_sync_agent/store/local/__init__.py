@@ -13,6 +13,7 @@ Where things are:
 * :mod:`.versioning` — what an upload means (new version, live replace, finalize,
   unchanged);
 * :mod:`.gc` — deleting unreferenced blobs and crash leftovers;
+* :mod:`.verify` — checking that the catalog and the blobs agree;
 * :mod:`.lookups` — the queries and prepared statements; :mod:`.infos` — rows to the
   interface's dataclasses; :mod:`.validation` — checks of names and metadata.
 

@@ -12,7 +12,7 @@ from etiket_sync_agent.store import interface as api
 from etiket_sync_agent.store.blob_interface import BlobStorage
 from etiket_sync_agent.store.blobs import BlobStore
 from etiket_sync_agent.store.catalog import Dataset, File, FileVersion, Scope
-from etiket_sync_agent.store.local import datasets, gc, scopes
+from etiket_sync_agent.store.local import datasets, gc, scopes, verify
 from etiket_sync_agent.store.local.lookups import require_version
 from etiket_sync_agent.store.local.transactions import WRITE_ATTEMPTS, Catalog
 from etiket_sync_agent.store.local.validation import check_file_name, check_text, dataset_values
@@ -140,6 +140,11 @@ class LocalStore(api.DatasetStore):
         ``{"blobs_removed": n, "tmp_removed": m}``.
         """
         return gc.collect(self._catalog, self.blobs, tmp_older_than)
+
+    def verify(self, deep: bool = False) -> dict[str, Any]:
+        """Check that every file version's content is stored (``deep``: and still hashes
+        to its sha256 with its size); the report of :func:`.verify.verify`. Read-only."""
+        return verify.verify(self._catalog, self.blobs, deep)
 
     def stats(self) -> dict[str, Any]:
         """Counts for display: scopes, datasets, files, versions, and ``bytes`` stored
