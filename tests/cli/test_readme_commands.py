@@ -54,3 +54,16 @@ def test_the_readme_command_table_matches_the_cli() -> None:
                 for option in re.findall(r"--[a-z][a-z-]*", usage):
                     assert option in commands[name], f"`{name}` has no option {option}"
     assert documented == set(commands), f"not in the README: {set(commands) - documented}"
+
+
+def test_every_command_has_help_and_no_flag_is_shown_as_taking_a_value(capsys) -> None:
+    import pytest
+
+    from etiket_sync_agent.cli.app import main
+
+    for name in sorted(_commands()):
+        with pytest.raises(SystemExit) as exit_:
+            main([*name.split(), "--help"])
+        out = capsys.readouterr().out
+        assert exit_.value.code == 0 and "Usage:" in out, name
+        assert "<bool>" not in out, (name, out)
