@@ -8,6 +8,7 @@ line while its traceback goes to the log file (``-v`` prints it too).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,9 @@ def _global(
 ) -> None:
     _opts.home = home
     _opts.verbose = _opts.verbose or verbose
+    if home is not None:
+        # defaults computed from the home (e.g. the native area) and child processes agree
+        os.environ["ETIKET_SYNC_HOME"] = str(home)
 
 
 # -- the loop ------------------------------------------------------------------------------
@@ -470,6 +474,47 @@ def scopes_create(
         render.console.print(f"Scope {render.escape(data['name'])} ready.")
 
 
+@scopes_app.command("map")
+def scopes_map(
+    source: str = SOURCE_NAME,
+    identifier: str = typer.Argument(..., help="The scope identifier the source reports."),
+    scope: str = typer.Argument(..., help="An existing store scope (`scopes list`)."),
+    json_: bool = JSON,
+) -> None:
+    """Send a source's datasets with IDENTIFIER (e.g. CT_PROJECT_x) to SCOPE."""
+    from etiket_sync_agent.services.scope_mappings import map_scope
+
+    data = map_scope(_runtime(), source, identifier, scope)
+    if json_:
+        render.print_json(data)
+    else:
+        render.console.print(
+            f"{render.escape(source)}: {render.escape(identifier)} -> "
+            f"{render.escape(scope)} ({data['requeued']} item(s) queued again)."
+        )
+
+
+@scopes_app.command("unmap")
+def scopes_unmap(
+    source: str = SOURCE_NAME,
+    identifier: str = typer.Argument(..., help="A mapped scope identifier."),
+) -> None:
+    """Remove a mapping: new datasets with IDENTIFIER wait for a mapping again."""
+    from etiket_sync_agent.services.scope_mappings import unmap_scope
+
+    unmap_scope(_runtime(), source, identifier)
+    render.console.print(f"{render.escape(source)}: {render.escape(identifier)} unmapped.")
+
+
+@scopes_app.command("mappings")
+def scopes_mappings(source: str = SOURCE_NAME, json_: bool = JSON) -> None:
+    """A source's scope mappings and the identifiers still waiting for one."""
+    from etiket_sync_agent.services.scope_mappings import list_scope_mappings
+
+    data = list_scope_mappings(_runtime(), source)
+    render.print_json(data) if json_ else render.scope_mappings(source, data)
+
+
 DATASET_REF = "A dataset: its id (or its first 8 characters), a QCoDeS GUID or run id, "
 DATASET_REF += "or the start of its name."
 
@@ -551,6 +596,10 @@ from etiket_sync_agent.cli.ops_cmd import alerts_app, service_app  # noqa: E402
 
 app.add_typer(service_app, name="service")
 app.add_typer(alerts_app, name="alerts")
+
+from etiket_sync_agent.cli.store_cmd import store_app  # noqa: E402
+
+app.add_typer(store_app, name="store")
 
 
 # -- entry points ----------------------------------------------------------------------

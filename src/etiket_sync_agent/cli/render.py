@@ -280,6 +280,17 @@ def scopes(rows: list[dict[str, Any]]) -> None:
     console.print(t)
 
 
+def scope_mappings(source: str, data: dict[str, Any]) -> None:
+    table = Table(title=f"Scope mappings of {escape(source)}")
+    table.add_column("identifier")
+    table.add_column("scope")
+    for ident, target in data["mapped"].items():
+        table.add_row(escape(ident), escape(target))
+    for ident, count in data["unmapped"].items():
+        table.add_row(escape(ident), f"[yellow]waiting for a mapping ({count} item(s))[/]")
+    console.print(table)
+
+
 def datasets(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("No datasets.")
