@@ -1,4 +1,4 @@
-"""Uploads one file into a bucket, printing each part the server acknowledged.
+"""Uploads one file into a bucket, printing how many parts the server acknowledged.
 
 Run by ``test_s3_uploads.py`` as a real agent-like process that the test SIGKILLs half
 way. ``pause`` seconds after each part stand for a slow lab network, so the kill lands
@@ -10,6 +10,7 @@ Usage: python _s3_upload_worker.py ENDPOINT BUCKET ROOT FILE PAUSE
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,8 +25,13 @@ def main() -> None:
         bucket=bucket, endpoint_url=endpoint, multipart_threshold=8 * MiB, part_size=5 * MiB
     )
 
-    def progress(sent) -> None:  # noqa: ANN001
-        print(f"part {sent.number} {sent.n_parts} {sent.size}", flush=True)
+    lock = threading.Lock()
+    acked: list[int] = []
+
+    def progress(sent) -> None:  # noqa: ANN001 - called from the upload threads
+        with lock:
+            acked.append(sent.number)
+            print(f"acked {len(acked)} {sent.n_parts} {sent.number}", flush=True)
         time.sleep(float(pause))
 
     storage = S3BlobStorage(settings, Path(root), progress=progress)

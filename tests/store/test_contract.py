@@ -513,3 +513,16 @@ def test_verify_reports_missing_and_damaged_content(scoped: LocalStore, ds: str)
     ]
     assert deep["problems"][1]["actual_sha256"] == hashlib.sha256(b"bad bytes!").hexdigest()
     assert kept not in {p["sha256"] for p in deep["problems"]}
+
+
+def test_gc_dry_run_counts_and_removes_nothing(
+    scoped: LocalStore, ds: str, store_root: Path
+) -> None:
+    kept = scoped.upload_file(ds, "a.txt", io.BytesIO(b"kept")).version.sha256
+    orphans = {scoped.blobs.put(io.BytesIO(b"orphan %d" % i))[0] for i in range(3)}
+    (store_root / "tmp" / "crashed.tmp").write_bytes(b"left by a crash")
+    before = blob_files(scoped)
+    assert scoped.gc(tmp_older_than=0, dry_run=True) == {"blobs_removed": 3, "tmp_removed": 1}
+    assert blob_files(scoped) == before and len(tmp_files(store_root)) == 1
+    assert scoped.gc(tmp_older_than=0) == {"blobs_removed": 3, "tmp_removed": 1}
+    assert blob_files(scoped) == {kept} and not orphans & blob_files(scoped)

@@ -59,7 +59,7 @@ def test_a_killed_upload_resumes_from_its_last_part(s3_server: S3Server, tmp_pat
     try:
         for line in proc.stdout:  # blocks until the next part is acknowledged
             words = line.split()
-            if words[0] == "part" and int(words[1]) >= int(words[2]) // 2:
+            if words[0] == "acked" and int(words[1]) >= int(words[2]) // 2:
                 os.kill(proc.pid, signal.SIGKILL)  # the agent dies, mid-upload
                 killed_after = int(words[1])
                 break

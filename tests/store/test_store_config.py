@@ -181,3 +181,18 @@ def test_cli_verify_exit_code_and_report(home: Home, runtime: Runtime) -> None:
     assert (problem["dataset"], problem["file"], problem["problem"]) == ("d1", "b.txt", "missing")
     text = runner.invoke(store_app, ["verify"])
     assert text.exit_code == 1 and "missing" in text.output and "b.txt" in text.output
+
+
+def test_cli_gc_dry_run_then_gc(home: Home, runtime: Runtime) -> None:
+    store = runtime.store
+    store.create_scope("lab")
+    uuid = store.upsert_dataset(DatasetSpec(uuid="d1", scope="lab", name="n")).uuid
+    store.upload_file(uuid, "a.txt", io.BytesIO(b"one"))
+    store.blobs.put(io.BytesIO(b"nobody refers to this"))
+    runner = CliRunner()
+    dry = runner.invoke(store_app, ["gc", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["blobs_removed"] == 1 and len(set(store.blobs.iter_blobs())) == 2
+    done = runner.invoke(store_app, ["gc"])
+    assert done.exit_code == 0 and "Removed 1 unreferenced" in done.output, done.output
+    assert len(set(store.blobs.iter_blobs())) == 1

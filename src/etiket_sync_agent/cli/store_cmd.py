@@ -1,5 +1,5 @@
-"""``etiket-sync store configure|info|verify``: which catalog and blob storage the agent
-uses, and whether they agree.
+"""``etiket-sync store configure|info|verify|gc``: which catalog and blob storage the
+agent uses, whether they agree, and removing what nothing refers to.
 
 Each command parses, calls one function of :mod:`etiket_sync_agent.services.store_config`,
 renders. The sub-app is registered in ``cli/app.py``::
@@ -144,6 +144,32 @@ def verify(
             render.console.print("[green]No problem found.[/]")
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+@store_app.command("gc")
+def gc(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; remove nothing."),
+    grace_hours: float = typer.Option(
+        24.0, "--grace-hours", help="Keep temp files (and new bucket objects) younger than this."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Remove contents no dataset refers to, and leftovers of crashed uploads."""
+    from etiket_sync_agent.services.store_config import gc_store
+
+    rt = _runtime()
+    try:
+        done = gc_store(rt, dry_run=dry_run, grace_s=grace_hours * 3600)
+    finally:
+        rt.close()
+    if as_json:
+        render.print_json(done)
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    render.console.print(
+        f"{verb} {done['blobs_removed']} unreferenced content(s) and {done['tmp_removed']} "
+        f"temp file(s) / abandoned upload(s) from {render.escape(done['where'])}."
+    )
 
 
 def _render_info(data: dict[str, Any]) -> None:

@@ -93,6 +93,14 @@ def verify_store(rt: Runtime, *, deep: bool = False) -> dict[str, Any]:
     return rt.store.verify(deep=deep)
 
 
+def gc_store(rt: Runtime, *, dry_run: bool = False, grace_s: float = 24 * 3600) -> dict[str, Any]:
+    """Remove contents no file version refers to, temp files of dead processes or older
+    than ``grace_s``, and abandoned multipart uploads (see ``LocalStore.gc``); never what
+    a running agent is writing. ``dry_run`` only counts. Returns the counts."""
+    done = rt.store.gc(tmp_older_than=grace_s, dry_run=dry_run)
+    return {**done, "dry_run": dry_run, "where": rt.store.blobs.describe()}
+
+
 def _check_reachable(home: Home, config: Any, *, write_probe: bool) -> None:
     """Open (and so migrate) the catalog; write a probe object to the bucket."""
     from etiket_sync_agent.store.local.transactions import Catalog

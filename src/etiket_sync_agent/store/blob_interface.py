@@ -94,9 +94,10 @@ class BlobStorage(ABC):
         return self.iter_blobs()
 
     @abstractmethod
-    def clean_tmp(self, older_than: float = 24 * 3600) -> int:
+    def clean_tmp(self, older_than: float = 24 * 3600, dry_run: bool = False) -> int:
         """Remove temp files of processes that are gone or older than ``older_than``
-        seconds (and any other transfer leftovers of the implementation); how many."""
+        seconds (and any other transfer leftovers of the implementation); how many were
+        (``dry_run``: would be) removed."""
 
     def put(self, source: Path | BinaryIO) -> tuple[str, int]:
         """Store ``source`` outside the catalog (stage + place); ``(sha256, size)``."""

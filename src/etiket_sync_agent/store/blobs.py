@@ -139,10 +139,10 @@ class BlobStore(BlobStorage):
             if _SHA_RE.fullmatch(path.name):
                 yield path.name
 
-    def clean_tmp(self, older_than: float = 24 * 3600) -> int:
+    def clean_tmp(self, older_than: float = 24 * 3600, dry_run: bool = False) -> int:
         """Remove temp files of processes that are gone, and any older than ``older_than``
-        seconds (left by crashed processes). Returns how many were removed."""
-        return clean_tmp_dir(self.tmp_dir, older_than)
+        seconds (left by crashed processes). Returns how many were (would be) removed."""
+        return clean_tmp_dir(self.tmp_dir, older_than, dry_run)
 
 
 @contextmanager
@@ -178,9 +178,9 @@ def hashed_copy(
         tmp.unlink(missing_ok=True)
 
 
-def clean_tmp_dir(tmp_dir: Path, older_than: float) -> int:
+def clean_tmp_dir(tmp_dir: Path, older_than: float, dry_run: bool = False) -> int:
     """Remove ``*.tmp`` files of processes that are gone, and any older than
-    ``older_than`` seconds. Returns how many were removed."""
+    ``older_than`` seconds. Returns how many were (``dry_run``: would be) removed."""
     from etiket_sync_agent.locking import process_alive
 
     cutoff = time.time() - older_than
@@ -190,7 +190,8 @@ def clean_tmp_dir(tmp_dir: Path, older_than: float) -> int:
         dead = bool(sep) and pid.isdigit() and not process_alive(int(pid))
         try:
             if dead or path.stat().st_mtime < cutoff:
-                path.unlink()
+                if not dry_run:
+                    path.unlink()
                 removed += 1
         except FileNotFoundError:
             pass

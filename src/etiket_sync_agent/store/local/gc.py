@@ -27,17 +27,20 @@ def discard_if_unreferenced(catalog: Catalog, blobs: BlobStorage, sha256: str) -
     return catalog.write(work)
 
 
-def collect(catalog: Catalog, blobs: BlobStorage, tmp_older_than: float) -> dict[str, int]:
-    """Remove unreferenced blobs and stale temp files; returns what was removed.
+def collect(
+    catalog: Catalog, blobs: BlobStorage, tmp_older_than: float, dry_run: bool = False
+) -> dict[str, int]:
+    """Remove unreferenced blobs and stale temp files; returns what was (``dry_run``:
+    would be) removed.
 
     A temp file is stale when the process that wrote it is gone (its pid is in the name)
     or when it is older than ``tmp_older_than`` seconds.
     """
     with catalog.read() as session:
         used = set(session.scalars(select(FileVersion.sha256).distinct()))
-    removed = sum(
-        discard_if_unreferenced(catalog, blobs, sha)
-        for sha in list(blobs.gc_candidates(tmp_older_than))
-        if sha not in used
-    )
-    return {"blobs_removed": removed, "tmp_removed": blobs.clean_tmp(tmp_older_than)}
+    unused = [sha for sha in blobs.gc_candidates(tmp_older_than) if sha not in used]
+    if dry_run:
+        removed = len(unused)
+    else:
+        removed = sum(discard_if_unreferenced(catalog, blobs, sha) for sha in unused)
+    return {"blobs_removed": removed, "tmp_removed": blobs.clean_tmp(tmp_older_than, dry_run)}

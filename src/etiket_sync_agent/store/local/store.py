@@ -131,15 +131,17 @@ class LocalStore(api.DatasetStore):
         raise AssertionError("unreachable")
 
     # -- maintenance --------------------------------------------------------------------
-    def gc(self, tmp_older_than: float = 24 * 3600) -> dict[str, int]:
+    def gc(self, tmp_older_than: float = 24 * 3600, dry_run: bool = False) -> dict[str, int]:
         """Delete blobs no file version refers to, and temp files of crashed uploads.
 
         A temp file goes when the process that wrote it is gone or when it is older than
         ``tmp_older_than`` seconds. Safe while other processes upload: every deletion
-        re-checks its reference under the content lock. Returns
-        ``{"blobs_removed": n, "tmp_removed": m}``.
+        re-checks its reference under the content lock. A shared bucket only gives up
+        contents older than ``tmp_older_than`` (another agent may be about to publish a
+        younger one) and also loses multipart uploads abandoned for a week. Returns
+        ``{"blobs_removed": n, "tmp_removed": m}``; ``dry_run`` counts, removes nothing.
         """
-        return gc.collect(self._catalog, self.blobs, tmp_older_than)
+        return gc.collect(self._catalog, self.blobs, tmp_older_than, dry_run)
 
     def verify(self, deep: bool = False) -> dict[str, Any]:
         """Check that every file version's content is stored (``deep``: and still hashes

@@ -133,11 +133,11 @@ class S3BlobStorage(BlobStorage):
             if modified <= cutoff:
                 yield sha256
 
-    def clean_tmp(self, older_than: float = 24 * 3600) -> int:
+    def clean_tmp(self, older_than: float = 24 * 3600, dry_run: bool = False) -> int:
         """Temp files as the local storage does, plus multipart uploads under the prefix
         initiated more than :data:`UPLOAD_GRACE_S` (or ``older_than``, if longer) ago."""
-        removed = clean_tmp_dir(self.tmp_dir, older_than)
-        return removed + self.abort_stale_uploads(max(older_than, UPLOAD_GRACE_S))
+        removed = clean_tmp_dir(self.tmp_dir, older_than, dry_run)
+        return removed + self.abort_stale_uploads(max(older_than, UPLOAD_GRACE_S), dry_run)
 
     # -- beyond the contract ------------------------------------------------------------
     def send(self, tmp: Path, sha256: str, size: int) -> None:
@@ -151,9 +151,9 @@ class S3BlobStorage(BlobStorage):
                     self.client, self.settings, self.ledger, key, tmp, sha256, size, self.progress
                 )
 
-    def abort_stale_uploads(self, older_than: float) -> int:
+    def abort_stale_uploads(self, older_than: float, dry_run: bool = False) -> int:
         """Abort multipart uploads under the prefix initiated ``older_than`` seconds ago
-        or earlier (whichever agent started them); returns how many."""
+        or earlier (whichever agent started them); returns how many (would be) aborted."""
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
         aborted = 0
         with self._errors("list the uploads of"):
@@ -162,7 +162,9 @@ class S3BlobStorage(BlobStorage):
             )
             for page in pages:
                 for up in page.get("Uploads", []):
-                    if up["Initiated"] <= cutoff:
+                    if up["Initiated"] <= cutoff and dry_run:
+                        aborted += 1
+                    elif up["Initiated"] <= cutoff:
                         uploads._abort(self.client, self.settings, up["Key"], up["UploadId"])
                         self.ledger.forget(up["Key"])
                         aborted += 1
