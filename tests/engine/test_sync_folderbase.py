@@ -206,6 +206,9 @@ def test_a_resync_reads_only_the_files_that_changed(runtime: Runtime, tmp_path: 
     logs = [line for t in detail["records"][-1]["tasks"] for line in t["logs"]]
     assert any(line.startswith("stored f.txt v2") for line in logs), logs
     assert "3 file(s) unchanged since the last sync: not read again" in logs
+    tasks = [t["name"] for r in detail["records"] for t in r["tasks"]]
+    # the first sync stored 5 files (4 + the conversion), the resync 1
+    assert "upload 5 file(s)" in tasks and tasks[-1] == "upload 1 file(s)", tasks
     assert not any("big.bin" in line or "x.nc" in line for line in logs)  # not read, not converted
     files = {f["name"]: f for f in datasets.show_dataset(runtime, detail["dataset_uuid"])["files"]}
     assert {n: f["versions"] for n, f in files.items()} == {

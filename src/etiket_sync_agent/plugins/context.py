@@ -180,13 +180,7 @@ class SyncContext:
 
     def convert(self, converter_name: str, path: Path, output_dir: Path) -> Path:
         """Run the registered converter ``converter_name`` on ``path``."""
-        converter_cls = self.converter(converter_name)
-        try:
-            return converter_cls().convert(path, output_dir)
-        except (ValueError, OSError) as exc:
-            raise DatasetError(
-                f"converter {converter_name!r} failed on {path.name}: {exc}", retryable=False
-            ) from exc
+        return run_converter(converter_name, self.converter(converter_name), path, output_dir)
 
     @contextmanager
     def scratch_dir(self) -> Iterator[Path]:
@@ -200,6 +194,28 @@ class SyncContext:
 
 SCRATCH_PREFIX = "etiket-sync-"
 """Every scratch folder of the agent is ``<temp dir>/etiket-sync-<pid>-<random>``."""
+
+
+def run_converter(name: str, converter: type[FileConverter], path: Path, out_dir: Path) -> Path:
+    """Run a converter. Input it cannot convert (``ValueError``) fails the item for good;
+    an ``OSError`` (a file briefly locked by the acquisition program, a network-share
+    hiccup) is retried, unless it cannot change (see
+    :mod:`etiket_sync_agent.engine.failures`)."""
+    from etiket_sync_agent.engine.failures import describe_os_error, os_error_is_permanent
+    from etiket_sync_agent.engine.scanner import safe_name
+
+    try:
+        return converter().convert(path, out_dir)
+    except ValueError as exc:
+        raise DatasetError(
+            f"converter {name!r} failed on {safe_name(path.name)}: {exc}", retryable=False
+        ) from exc
+    except OSError as exc:
+        raise DatasetError(
+            f"converter {name!r} could not convert {safe_name(path.name)}:"
+            f" {describe_os_error(exc)}",
+            retryable=not os_error_is_permanent(exc),
+        ) from exc
 
 
 def scratch_prefix() -> str:

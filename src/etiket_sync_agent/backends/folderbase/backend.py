@@ -23,11 +23,10 @@ from etiket_sync_agent.backends.folderbase.files import (
     file_signature,
     resolve_globs,
 )
-from etiket_sync_agent.engine.failures import describe_os_error, os_error_is_permanent
 from etiket_sync_agent.engine.scanner import identifier_path, safe_name
 from etiket_sync_agent.errors import ConfigError, DatasetError, PluginError
 from etiket_sync_agent.plugins.base import FileBackend
-from etiket_sync_agent.plugins.context import SyncContext
+from etiket_sync_agent.plugins.context import SyncContext, run_converter
 from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
 
 GENERATOR = "etiket_sync_agent.folderbase"
@@ -128,7 +127,8 @@ class FolderBaseBackend(FileBackend):
         }
         seen: dict[str, list[int]] = {}
         skipped = 0
-        with ctx.task(f"upload {len(files)} file(s)"), ctx.scratch_dir() as scratch:
+        uploaded = 0
+        with ctx.task(f"upload {len(files)} file(s)") as task, ctx.scratch_dir() as scratch:
             for f in files:
                 sig = file_signature(f)
                 if sig is not None:  # a file that becomes (or stops being) a thumbnail
@@ -145,6 +145,7 @@ class FolderBaseBackend(FileBackend):
                     for w in archived:
                         ctx.warn(w)
                     ctx.upload_file(archive, name=f.name, file_type="ZIP", generator=GENERATOR)
+                    uploaded += 1
                     archive.unlink()
                     continue
                 if unchanged:
@@ -155,6 +156,7 @@ class FolderBaseBackend(FileBackend):
                         name=f.name,
                         file_type="THUMBNAIL" if f.name in thumbs else None,
                     )
+                    uploaded += 1
                 for conv_name, conv in converters.items():
                     if not conv.matches(f.path):
                         continue
@@ -162,11 +164,14 @@ class FolderBaseBackend(FileBackend):
                     if unchanged and expected in stored:
                         names.add(expected)
                         continue
-                    out = _convert(conv_name, conv, f.path, scratch)
+                    out = run_converter(conv_name, conv, f.path, scratch)
                     target = _converted_name(f.name, conv.input_type, out.suffix, names)
                     names.add(target)
                     ctx.upload_file(out, name=target, generator=conv_name)
+                    uploaded += 1
                     out.unlink(missing_ok=True)
+            # the count is known only now (conversions add files, unchanged ones are skipped)
+            task.name = f"upload {uploaded} file(s)"
             if skipped:
                 ctx.log(f"{skipped} file(s) unchanged since the last sync: not read again")
         ctx.save_state({"files": seen})
@@ -178,25 +183,6 @@ def _with_path(attributes: dict, alt_uid: str, path: str) -> dict:
     if alt_uid.startswith("folder:"):
         return attributes
     return {PATH_ATTRIBUTE: path, **attributes}
-
-
-def _convert(name: str, converter: type, path: Path, scratch: Path) -> Path:
-    """Run a converter. Input it cannot convert (``ValueError``) fails the item for good;
-    an ``OSError`` (a file briefly locked by the acquisition program, a network-share
-    hiccup) is retried, unless it cannot change (see
-    :mod:`etiket_sync_agent.engine.failures`)."""
-    try:
-        return converter().convert(path, scratch)
-    except ValueError as exc:
-        raise DatasetError(
-            f"converter {name!r} failed on {safe_name(path.name)}: {exc}", retryable=False
-        ) from exc
-    except OSError as exc:
-        raise DatasetError(
-            f"converter {name!r} could not convert {safe_name(path.name)}:"
-            f" {describe_os_error(exc)}",
-            retryable=not os_error_is_permanent(exc),
-        ) from exc
 
 
 def _converted_name(name: str, input_type: str, out_suffix: str, taken: set[str]) -> str:

@@ -36,7 +36,7 @@ from etiket_sync_agent.backends.quantify.reader import (
 from etiket_sync_agent.backends.quantify.reader.digest import content_digest
 from etiket_sync_agent.errors import ConfigError, DatasetError, StoreError
 from etiket_sync_agent.plugins.base import FileBackend, default_accept
-from etiket_sync_agent.plugins.context import SyncContext
+from etiket_sync_agent.plugins.context import SyncContext, scratch_prefix
 from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class QuantifyBackend(FileBackend):
                 return known[1]
             if known[1]:
                 return True  # still being rewritten; the next live pass reads it
-        with tempfile.TemporaryDirectory(prefix="etiket-sync-quantify-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as tmp:
             try:
                 prog, stamp = read_progress(folder / DATASET_FILE, Path(tmp))
             except QuantifyFormatError:
