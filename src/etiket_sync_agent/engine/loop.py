@@ -111,7 +111,11 @@ class SyncEngine:
                 f"another etiket-sync agent is already running on this home (pid {pid})",
                 hint="stop it first, or use another --home",
             )
-        db = self.runtime.state
+        try:
+            db = self.runtime.state  # a damaged state DB raises here: release the lock
+        except BaseException:
+            self._lock.release()
+            raise
         self._state_changes = StateChanges(getattr(db, "path", None))
         summary = RunSummary()
         self._once = once or iterations == 1
