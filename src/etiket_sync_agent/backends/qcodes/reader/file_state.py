@@ -2,7 +2,9 @@
 
 SQLite writes a commit either into the database file (rollback journal) or into the
 ``-wal`` (WAL mode; a checkpoint later copies it into the database file), so a database
-whose two files have the same inode, size, mtime and ctime as before holds the same data.
+whose two files have the same inode, size and mtime as before holds the same data. The
+ctime is left out: SQLite running as root re-owns the ``-wal`` at every open (``fchown``
+to the database's owner), even read-only, which changes its ctime but not its data.
 Reading that from two ``stat`` calls lets a caller skip a query (discovery polls every
 second) or reuse a private copy (:mod:`.snapshots`). The ``-shm`` is left out: readers
 write it too.
@@ -21,8 +23,8 @@ from pathlib import Path
 #: files modified this recently are not trusted to be unchanged by an equal stat
 RACY_S = 2.0
 
-#: (device, inode, size, mtime ns, ctime ns) of one file; None when it does not exist
-FileKey = tuple[int, int, int, int, int] | None
+#: (device, inode, size, mtime ns) of one file; None when it does not exist
+FileKey = tuple[int, int, int, int] | None
 #: the keys of the database file and of its ``-wal``
 DatabaseState = tuple[FileKey, FileKey]
 
@@ -33,7 +35,7 @@ def file_key(path: Path) -> FileKey:
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def database_state(path: Path) -> DatabaseState:
@@ -58,6 +60,6 @@ def settled_state(path: Path, racy_s: float | None = None) -> DatabaseState | No
     if state[0] is None:
         return None
     for key in state:
-        if key is not None and now - max(key[3], key[4]) < racy_s * 1e9:
+        if key is not None and now - key[3] < racy_s * 1e9:
             return None
     return state
