@@ -97,12 +97,22 @@ def backend_problems(cls: Any) -> list[str]:
     else:
         methods["root_path"] = 0
         level, single = cls.level, cls.is_single_file
-        if isinstance(level, bool) or not isinstance(level, int) or not (level == -1 or level >= 1):
-            problems.append(f"level must be -1 or an int >= 1, got {level!r}")
+        if isinstance(level, bool) or not isinstance(level, int) or level < -1:
+            problems.append(
+                f"level must be -1, 0 (single files at any depth) or an int >= 1, got {level!r}"
+            )
+        elif level == 0 and single is not True:
+            problems.append(
+                "level must be -1 or an int >= 1, got 0 (level 0 finds single files at "
+                "any depth: it needs is_single_file = True)"
+            )
         if not isinstance(single, bool):
             problems.append(f"is_single_file must be True or False, got {single!r}")
         elif single and level == -1:
-            problems.append("is_single_file needs a level >= 1 (level -1 finds folders)")
+            problems.append(
+                "is_single_file needs a level >= 1, or 0 for files at any depth "
+                "(level -1 finds folders)"
+            )
     for method, n_args in methods.items():
         problems += _signature_problems(cls, method, n_args)
     return problems

@@ -150,3 +150,95 @@ def test_unreadable_folders_are_reported_as_candidates(tmp_path: Path) -> None:
             os.chmod(p, 0o755)
     # readable again: a new fingerprint (the item is synchronized again)
     assert {h.identifier for h in scan(tmp_path, -1).hits} == {"good", "listless", "locked"}
+
+
+# -- level 0: single files at any depth ------------------------------------------------
+
+
+def _files(root: Path, *rels: str) -> None:
+    for rel in rels:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+
+
+def test_level_zero_finds_regular_files_at_every_depth(tmp_path: Path) -> None:
+    _files(
+        tmp_path,
+        "top.h5",
+        "a/one.h5",
+        "a/b/c/d/deep.h5",
+        "a/_private/no.h5",  # folders starting with "_" or "." are not entered
+        ".hidden/no.h5",
+        "a/.trash/no.h5",
+        "a/_skipped_file.h5",  # the default accept rule refuses it
+        "a/notes.txt",
+    )
+    assert ids(scan(tmp_path, 0, single_file=True)) == {
+        "top.h5",
+        "a/one.h5",
+        "a/b/c/d/deep.h5",
+        "a/notes.txt",
+    }
+    only_h5 = scan(tmp_path, 0, single_file=True, accept=lambda p: p.suffix == ".h5")
+    assert ids(only_h5) == {"top.h5", "a/one.h5", "a/b/c/d/deep.h5", "a/_skipped_file.h5"}
+    # a sub-tree, and a single file
+    assert ids(scan(tmp_path, 0, single_file=True, start=tmp_path / "a" / "b")) == {
+        "a/b/c/d/deep.h5"
+    }
+    assert ids(scan(tmp_path, 0, single_file=True, start=tmp_path / "a" / "one.h5")) == {"a/one.h5"}
+    assert ids(scan(tmp_path, 0, single_file=True, start=tmp_path / "a" / "gone.h5")) == set()
+    with pytest.raises(ValueError, match="single_file"):
+        scan(tmp_path, 0)
+
+
+def test_level_zero_fingerprints_follow_each_file(tmp_path: Path) -> None:
+    _files(tmp_path, "x/a.h5", "y/b.h5")
+    before = {h.identifier: h.fingerprint for h in scan(tmp_path, 0, single_file=True).hits}
+    (tmp_path / "x" / "a.h5").write_text("grown content")
+    after = {h.identifier: h.fingerprint for h in scan(tmp_path, 0, single_file=True).hits}
+    assert after["x/a.h5"] != before["x/a.h5"] and after["y/b.h5"] == before["y/b.h5"]
+
+
+def test_level_zero_does_not_follow_symlinks_nor_open_fifos(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    _files(outside, "secret.h5", "sub/secret2.h5")
+    root = tmp_path / "root"
+    _files(root, "a/real.h5")
+    os.symlink(outside, root / "a" / "linked_dir")
+    os.symlink(outside / "secret.h5", root / "a" / "linked.h5")
+    os.symlink(root, root / "a" / "loop")  # a loop would never end if followed
+    os.mkfifo(root / "a" / "pipe.h5")  # opening a FIFO blocks forever
+    res = scan(root, 0, single_file=True, accept=lambda p: p.suffix == ".h5")
+    assert ids(res) == {"a/real.h5"} and not res.errors
+    # a start that is a symlink or a FIFO is not a dataset either
+    for name in ("linked_dir", "linked.h5", "pipe.h5"):
+        assert scan(root, 0, single_file=True, start=root / "a" / name).hits == []
+
+
+def test_level_zero_records_folder_mtimes_and_maps_events(tmp_path: Path) -> None:
+    _files(tmp_path, "2024/01/Data_0101/a.h5", "misc/b.h5")
+    res = scan(tmp_path, 0, single_file=True, folder_mtimes=True)
+    assert res.dir_mtimes is not None
+    folders = ("2024", "2024/01", "2024/01/Data_0101", "misc")
+    assert set(res.dir_mtimes) == {os.fspath(tmp_path)} | {os.fspath(tmp_path / p) for p in folders}
+    new_dir = tmp_path / "2024" / "02"
+    _files(tmp_path, "2024/02/Data_0202/c.h5")
+    changed = tmp_path / "misc" / "b.h5"
+    roots = dataset_roots_for(
+        tmp_path,
+        0,
+        [
+            changed,
+            new_dir,
+            new_dir / "Data_0202" / "c.h5",  # inside the new folder: covered by it
+            tmp_path / "_private" / "x.h5",
+            tmp_path / ".git" / "x",
+            tmp_path / "misc" / ".x.h5.tmp",
+            Path("/etc/passwd"),
+        ],
+    )
+    assert roots == {changed, new_dir}
+    found = set()
+    for start in roots:
+        found |= ids(scan(tmp_path, 0, single_file=True, start=start))
+    assert found == {"misc/b.h5", "2024/02/Data_0202/c.h5"}

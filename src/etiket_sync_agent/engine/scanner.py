@@ -19,7 +19,9 @@ rule of :func:`default_accept`, applied to the name without building a Path.
 
 ``level``: -1 = every folder holding the marker file (``_QH_dataset_info.yaml``), whose
 sub-folders belong to it; N >= 1 = the entries at depth N below the root (folders, or
-files when ``single_file``).
+files when ``single_file``); 0 (``single_file`` only) = every regular file at any depth,
+in every folder whose name does not start with ``.`` or ``_`` (symlinks, FIFOs, devices
+are never candidates, so nothing but a regular file is ever stat'ed as a dataset).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,11 +187,15 @@ def scan(
 
     ``folder_mtimes``: also record every listed folder's mtime (for cheap polls).
     """
+    if level == 0 and not single_file:
+        raise ValueError("level 0 (files at any depth) needs single_file=True")
     result = ScanResult(dir_mtimes={} if folder_mtimes else None)
     root_s = os.fspath(root)
     start_s = os.fspath(start) if start is not None else root_s
     if level == -1:
         _scan_marker(root_s, start_s, marker, accept, result)
+    elif level == 0:
+        _scan_any_depth(root_s, start_s, accept, result)
     else:
         depth = 0 if start_s == root_s else len(Path(_rel(root_s, start_s)).parts)
         if depth >= level:
@@ -252,6 +259,43 @@ def _scan_level(
                 _candidate(root, e.path, single_file, accept, result)
 
 
+def _skipped_folder(name: str) -> bool:
+    """Folders a level-0 walk does not enter (the names :func:`default_accept` refuses)."""
+    return name.startswith((".", "_"))
+
+
+def _scan_any_depth(
+    root: str, start: str, accept: Callable[[Path], bool] | None, result: ScanResult
+) -> None:
+    """Level 0: every regular file below ``start`` (a folder, or one file) is a candidate."""
+    if start != root:
+        try:
+            mode = os.stat(start, follow_symlinks=False).st_mode
+        except OSError:
+            return  # vanished: the full scan forgets it
+        if stat.S_ISREG(mode):
+            _candidate(root, start, True, accept, result)
+            return
+        if not stat.S_ISDIR(mode):
+            return  # a symlink, FIFO, socket or device: never a dataset
+    stack = [start]
+    while stack:
+        d = stack.pop()
+        entries = _list(d, result)
+        if entries is None:
+            continue
+        result.n_dirs += 1
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    if not _skipped_folder(e.name):
+                        stack.append(e.path)
+                elif e.is_file(follow_symlinks=False):  # regular files only
+                    _candidate(root, e.path, True, accept, result)
+            except OSError:  # vanished between listing and its type check
+                continue
+
+
 def _candidate(
     root: str,
     path: str,
@@ -310,7 +354,8 @@ def dataset_roots_for(
     root: Path, level: int, paths: Iterable[Path], marker: str = DATASET_INFO_FILE
 ) -> set[Path]:
     """Where to rescan for changed paths: the dataset each path belongs to, or the
-    sub-tree a new folder brings. Paths outside ``root`` are ignored."""
+    sub-tree a new folder brings (level 0: a file is its own dataset, a folder its
+    sub-tree). Paths outside ``root`` are ignored."""
     out: set[Path] = set()
     root = Path(os.path.abspath(root))
     for p in paths:
@@ -320,6 +365,16 @@ def dataset_roots_for(
                 out.add(root)
             continue
         rel_parts = p.relative_to(root).parts
+        if level == 0:
+            # the file itself (accepts decides on it), or the sub-tree of a folder
+            if any(_skipped_folder(part) for part in rel_parts[:-1]):
+                continue
+            if p.is_dir():
+                if not _skipped_folder(rel_parts[-1]):
+                    out.add(p)
+            elif not _hidden(rel_parts[-1]):
+                out.add(p)
+            continue
         if any(_hidden(part) for part in rel_parts):
             continue
         if level >= 1:
