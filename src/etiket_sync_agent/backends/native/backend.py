@@ -21,6 +21,11 @@ from etiket_sync_agent.errors import ConfigError, DatasetError
 from etiket_sync_agent.native.manifest import ManifestError, read_manifest
 from etiket_sync_agent.native.paths import MANIFEST_FILE, native_root
 from etiket_sync_agent.plugins.base import FileBackend
+from etiket_sync_agent.plugins.config_fields import (
+    check_live_timeout,
+    live_timeout_field,
+    server_folder_field,
+)
 from etiket_sync_agent.plugins.context import SyncContext
 from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
 
@@ -36,21 +41,15 @@ class NativeConfig:
             " else <agent home>/native)"
         },
     )
-    is_server_folder: bool = field(
-        default=False,
-        metadata={"help": "a network/server folder: poll instead of file-system events"},
-    )
-    live_timeout_s: float = field(
-        default=120.0,
-        metadata={
-            "help": "a dataset still 'writing' whose files did not change for this long"
-            " is finalized (its script was killed)"
-        },
+    is_server_folder: bool = server_folder_field()
+    live_timeout_s: float = live_timeout_field(
+        120.0,
+        "a dataset still 'writing' whose files did not change for this long"
+        " is finalized (its script was killed)",
     )
 
     def validate(self) -> None:
-        if self.live_timeout_s < 0:
-            raise ConfigError(f"live_timeout_s must not be negative, got {self.live_timeout_s}")
+        check_live_timeout(self.live_timeout_s)
         path = native_root(self.native_directory)
         try:
             path.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,11 @@ from pathlib import Path
 
 from etiket_sync_agent.backends.qcodes.reader import QCoDeSDatabaseBusy, validate_database
 from etiket_sync_agent.errors import ConfigError, DatasetError
+from etiket_sync_agent.plugins.config_fields import (
+    check_live_timeout,
+    live_timeout_field,
+    set_up_field,
+)
 
 #: how long add-source waits for a writer's lock before saying the database is locked
 VALIDATE_BUSY_TIMEOUT_S = 2.0
@@ -26,14 +31,13 @@ class QCoDeSConfig:
     database_path: Path = field(
         metadata={"help": "the QCoDeS database file (any name: .db, .sqlite, ...)"}
     )
-    set_up: str = field(default="", metadata={"help": "name of the measurement set-up"})
+    set_up: str = set_up_field()
     static_attributes: dict = field(
         default_factory=dict,
         metadata={"help": "flat JSON object of attributes (text, numbers) for every run"},
     )
-    live_timeout_s: float = field(
-        default=600.0,
-        metadata={"help": "an unfinished run without new rows for this long is finalized"},
+    live_timeout_s: float = live_timeout_field(
+        600.0, "an unfinished run without new rows for this long is finalized"
     )
     in_memory_limit_mb: float = field(
         default=256.0,
@@ -50,10 +54,7 @@ class QCoDeSConfig:
                 f" {self.in_memory_limit_mb}",
                 hint="e.g. --set in_memory_limit_mb=256",
             )
-        if not (math.isfinite(self.live_timeout_s) and self.live_timeout_s >= 0):
-            raise ConfigError(
-                f"live_timeout_s must be a finite number of seconds >= 0, got {self.live_timeout_s}"
-            )
+        check_live_timeout(self.live_timeout_s)
         _check_static_attributes(self.static_attributes)
         path = Path(self.database_path).expanduser().resolve()
         if not path.exists():

@@ -34,8 +34,15 @@ from etiket_sync_agent.backends.quantify.reader import (
     warm_up,
 )
 from etiket_sync_agent.backends.quantify.reader.digest import content_digest
-from etiket_sync_agent.errors import ConfigError, DatasetError, StoreError
+from etiket_sync_agent.errors import DatasetError, StoreError
 from etiket_sync_agent.plugins.base import FileBackend, default_accept
+from etiket_sync_agent.plugins.config_fields import (
+    check_live_timeout,
+    existing_folder,
+    live_timeout_field,
+    server_folder_field,
+    set_up_field,
+)
 from etiket_sync_agent.plugins.context import SyncContext, scratch_prefix
 from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
 
@@ -51,23 +58,15 @@ class QuantifyConfig:
     quantify_directory: Path = field(
         metadata={"help": "the Quantify datadir (holding <YYYYmmDD>/<TUID>-<name>/ folders)"}
     )
-    set_up: str = field(default="", metadata={"help": "name of the measurement set-up"})
-    is_server_folder: bool = field(
-        default=False,
-        metadata={"help": "a network/server folder: poll instead of file-system events"},
-    )
-    live_timeout_s: float = field(
-        default=120.0,
-        metadata={"help": "a measurement whose data file has not changed for this long is final"},
+    set_up: str = set_up_field()
+    is_server_folder: bool = server_folder_field()
+    live_timeout_s: float = live_timeout_field(
+        120.0, "a measurement whose data file has not changed for this long is final"
     )
 
     def validate(self) -> None:
-        if self.live_timeout_s < 0:
-            raise ConfigError(f"live_timeout_s must not be negative, got {self.live_timeout_s}")
-        path = Path(self.quantify_directory).expanduser().resolve()
-        if not path.is_dir():
-            raise ConfigError(f"quantify_directory {path} does not exist or is not a folder")
-        self.quantify_directory = path
+        check_live_timeout(self.live_timeout_s)
+        self.quantify_directory = existing_folder(self.quantify_directory, "quantify_directory")
 
 
 def _recent_tuid() -> str:
