@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etiket_sync_agent.backends.labber.discovery import DATED_LAYOUT_DEPTH, is_log_candidate
+from etiket_sync_agent.backends.labber.discovery import DISCOVERY_LEVEL, is_log_candidate
 from etiket_sync_agent.backends.labber.metadata import dataset_fields
 from etiket_sync_agent.errors import ConfigError, DatasetError
 from etiket_sync_agent.plugins.base import FileBackend
@@ -59,14 +59,15 @@ class LabberConfig:
 
 
 class LabberBackend(FileBackend):
-    """Every ``*.hdf5`` log of Labber's dated layout is a dataset (see :mod:`.discovery`)."""
+    """Every ``*.hdf5`` log in the data folder, at any depth (Labber's dated layout or
+    another subfolder), is a dataset (see :mod:`.discovery`)."""
 
     sync_agent_name = "labber"
     config_class = LabberConfig
     scope_requirement = ScopeRequirement.REQUIRED
     supports_scope_mapping = False
     live_sync_implemented = True
-    level = DATED_LAYOUT_DEPTH
+    level = DISCOVERY_LEVEL
     is_single_file = True
 
     config: LabberConfig
