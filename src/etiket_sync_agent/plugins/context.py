@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etiket_sync_agent.errors import DatasetError, NotFoundError, PluginError
+from etiket_sync_agent.plugins.dataset_fields import DatasetFields
 from etiket_sync_agent.plugins.items import SyncItem
 from etiket_sync_agent.plugins.record import SyncRecord
 from etiket_sync_agent.store.interface import (
@@ -119,6 +120,20 @@ class SyncContext:
             if self._on_dataset_uuid:
                 self._on_dataset_uuid(info.uuid)
         return info
+
+    def save_dataset(self, fields: DatasetFields, scope: str | None = None) -> DatasetInfo:
+        """:meth:`create_or_update_dataset` with the fields a backend's metadata gave."""
+        return self.create_or_update_dataset(
+            name=fields.name,
+            alt_uid=fields.alt_uid,
+            description=fields.description,
+            collected=fields.collected,
+            tags=fields.tags,
+            attributes=fields.attributes,
+            ranking=fields.ranking,
+            creator=fields.creator,
+            scope=scope,
+        )
 
     # -- files ------------------------------------------------------------------------
     def stored_files(self) -> dict[str, FileInfo]:

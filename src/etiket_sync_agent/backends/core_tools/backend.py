@@ -3,7 +3,6 @@ it is being measured, its scope chosen by the measurement (mapped per source).""
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import socket
 import time
@@ -210,7 +209,7 @@ class CoreToolsBackend(DatabaseBackend):
             fields = dataset_fields(meas, self.where())
             with ctx.task("create dataset"):
                 # after reading: a connection lost half-way leaves nothing in the store
-                ctx.create_or_update_dataset(**dataclasses.asdict(fields))
+                ctx.save_dataset(fields)
             with ctx.task("upload"):
                 ctx.upload_file(
                     out, name=DATA_FILE, file_type=HDF5_NETCDF, generator=GENERATOR, live=live

@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
 from etiket_sync_agent.backends.core_tools.reader import Measurement
-
-
-@dataclass(frozen=True)
-class DatasetFields:
-    """The keyword arguments of ``SyncContext.create_or_update_dataset``."""
-
-    name: str
-    alt_uid: str
-    description: str
-    collected: datetime | None
-    tags: list[str]
-    ranking: int
-    creator: str | None
-    attributes: dict[str, Any] = field(default_factory=dict)
+from etiket_sync_agent.plugins.dataset_fields import DatasetFields
 
 
 def dataset_fields(meas: Measurement, where: str) -> DatasetFields:

@@ -181,15 +181,7 @@ class QCoDeSBackend(DatabaseBackend):
                 meta, self.path, self.config.set_up, dict(self.config.static_attributes or {})
             )
         with ctx.task("create dataset"):
-            ctx.create_or_update_dataset(
-                name=fields.name,
-                alt_uid=fields.alt_uid,
-                description=fields.description,
-                collected=fields.collected,
-                tags=fields.tags,
-                attributes=fields.attributes,
-                ranking=fields.ranking,
-            )
+            ctx.save_dataset(fields)
         with ctx.scratch_dir() as tmp:
             with ctx.task("write NetCDF"):
                 out = write_run_netcdf(

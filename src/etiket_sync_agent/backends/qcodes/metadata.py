@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from etiket_sync_agent.backends.qcodes.reader import RunMetadata
+from etiket_sync_agent.plugins.dataset_fields import DatasetFields
 
 #: QCoDeS' inspectr tags: a star promotes a run, a cross hides it
 RANKING = {"star": 1, "cross": -1}
-
-
-@dataclass(frozen=True)
-class DatasetFields:
-    name: str
-    description: str
-    collected: datetime | None
-    alt_uid: str
-    tags: list[str]
-    attributes: dict[str, Any]
-    ranking: int
 
 
 def dataset_fields(

@@ -283,14 +283,7 @@ class QuantifyBackend(FileBackend):
                     set_up=self.config.set_up,
                     data_format=(meta or {}).get("format"),
                 )
-                ctx.create_or_update_dataset(
-                    name=fields.name,
-                    alt_uid=fields.alt_uid,
-                    description=fields.description,
-                    collected=fields.collected,
-                    tags=fields.tags,
-                    attributes=fields.attributes,
-                )
+                ctx.save_dataset(fields)
             if main is not None and main_file is not None:
                 with ctx.task(f"upload {DATASET_FILE} ({main.layout} layout)"):
                     store_dataset(main.ds, DATASET_FILE, live_file=live)

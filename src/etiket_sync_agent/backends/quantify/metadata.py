@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from etiket_sync_agent.backends.quantify.reader import SnapshotInfo, tuid_time
+from etiket_sync_agent.plugins.dataset_fields import DatasetFields
 
 #: dataset attributes (Quantify's v2 dataset spec) that may name the software versions
 _VERSION_KEYS = ("quantify", "quantify-core", "quantify_core")
-
-
-@dataclass(frozen=True)
-class DatasetFields:
-    name: str
-    description: str
-    collected: datetime | None
-    alt_uid: str
-    tags: list[str]
-    attributes: dict[str, Any]
 
 
 def quantify_version(attrs: dict[str, Any]) -> str | None:
