@@ -103,9 +103,12 @@ def test_scratch_folders_of_dead_processes_are_removed(temp_dir: Path) -> None:
         """
     )
     assert (temp_dir / leaked).is_dir() and len(list(temp_dir.iterdir())) == 2
-    from etiket_sync_agent.plugins.context import _SCRATCH
+    from etiket_sync_agent.plugins.context import _ScratchPool
 
-    ours = _SCRATCH.take()  # this process is alive: its folder stays
+    # a new pool: the process-wide one may hand out a folder made (in the real temp
+    # folder) by an earlier test of this process
+    pool = _ScratchPool()
+    ours = pool.take()  # this process is alive: its folder stays
     old_style = temp_dir / "etiket-sync-quantify-abc123"
     old_style.mkdir()
     unrelated = temp_dir / "something-else"
@@ -122,7 +125,8 @@ def test_scratch_folders_of_dead_processes_are_removed(temp_dir: Path) -> None:
     os.utime(old_style, (day_ago, day_ago))
     assert sweep_scratch() == 1
     assert sorted(p.name for p in temp_dir.iterdir()) == sorted([ours.name, unrelated.name])
-    _SCRATCH.give_back(ours)
+    pool.give_back(ours)
+    pool.clear()
 
 
 def test_a_damaged_catalog_stops_the_start_other_failures_do_not(
