@@ -95,7 +95,10 @@ class FileBackend(SyncBackend):
     """A backend whose datasets are folders (or single files) under a root folder.
 
     ``level``: -1 = every folder holding ``_QH_dataset_info.yaml``; 1 = each child of the
-    root; N = entries at depth N. ``is_single_file``: datasets are files, not folders.
+    root; N = entries at depth N; 0 (only with ``is_single_file``) = every regular file at
+    any depth, in folders whose names do not start with ``.`` or ``_`` (symlinks are not
+    followed; ``accepts`` picks the datasets). ``is_single_file``: datasets are files, not
+    folders.
     """
 
     kind: ClassVar[str] = "file"
