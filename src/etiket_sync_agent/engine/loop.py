@@ -258,6 +258,7 @@ class SyncEngine:
         retry_broken = self._broken and time.monotonic() >= self._broken_retry_at
         if not self._state_changes.changed() and not retry_broken:
             return list(self._sources.values())  # nothing was committed since: no query
+        self._reload_mappings()
         signature = self._sources_signature()
         if signature == self._sources_seen and not retry_broken:
             return list(self._sources.values())
@@ -281,6 +282,15 @@ class SyncEngine:
         self._broken_retry_at = time.monotonic() + self.settings.recheck_s
         self._sources_seen = signature
         return list(self._sources.values())
+
+    def _reload_mappings(self) -> None:
+        """Give the runtimes the scope mappings as they are now (one query for all
+        sources, after a commit): ``etiket-sync scopes map`` needs no restart."""
+        if not self._sources:
+            return
+        mappings = repo.all_scope_mappings(self.runtime.state)
+        for sid, rt in self._sources.items():
+            rt.mappings = mappings.get(sid, {})
 
     def _sources_changed(self) -> bool:
         """Whether a source was added, removed, paused or edited since the runtimes were
@@ -405,7 +415,7 @@ class SyncEngine:
                 t0 = time.monotonic()
                 status = sync_item(rt, item, self.settings, self.report)
                 rt.after_attempt(item.identifier, status, time.monotonic() - t0)
-                attempted += 1
+                attempted += status != ItemStatus.WAITING.value  # not tried: no mapping
                 failed += status == ItemStatus.FAILED.value
                 rt.set_status(item.identifier, status)
         if self._stop.is_set():

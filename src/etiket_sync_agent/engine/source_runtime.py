@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -50,6 +51,8 @@ class SourceRuntime:
         cls = runtime.registry.backend(source.backend)
         self.backend: SyncBackend = cls(build_config(cls.config_class, source.config), source.name)
         self.default_scope = source.default_scope
+        #: identifier -> store scope; the loop reloads them when the state DB changed
+        #: (``etiket-sync scopes map`` applies to a running agent)
         self.mappings = repo.scope_mappings(runtime.state, source.id)
         self.known = repo.known_items(runtime.state, source.id)  # the persisted manifest
         self.watch = watch  # False for one-shot runs: no watcher, no settle wait
@@ -153,7 +156,9 @@ class SourceRuntime:
         """Keep the in-memory manifest in step with an item's new status."""
         k = self.known.get(identifier)
         if k is not None:
-            self.known[identifier] = repo.KnownItem(k.id, k.fingerprint, status)
+            # label and name stay cached (a rebuilt KnownItem would lose them, and the
+            # next discovery would write them all again)
+            self.known[identifier] = dataclasses.replace(k, status=status)
         if status == ItemStatus.LIVE.value:
             self.live.add(identifier)
         else:
@@ -163,6 +168,22 @@ class SourceRuntime:
         return sum(1 for k in self.known.values() if k.status == status.value)
 
     # -- items -------------------------------------------------------------------------
+    def waiting_for(self, item: Item) -> str | None:
+        """The scope identifier ``item`` waits for a mapping of, or None when it can be
+        synchronized: only items of a scope-``DISABLED`` backend that creates no scopes
+        for unmapped identifiers (``creates_scopes_for_unmapped``) ever wait."""
+        ident = item.scope_identifier
+        if (
+            ident is None
+            or self.backend.scope_requirement is not ScopeRequirement.DISABLED
+            or ident in self.mappings
+            or self.backend.creates_scopes_for_unmapped()
+        ):
+            return None
+        # mapped meanwhile (by another process, since the loop last looked)?
+        self.mappings = repo.scope_mappings(self.runtime.state, self.source_id)
+        return None if ident in self.mappings else ident
+
     def resolve_scope(self, scope_identifier: str | None) -> str:
         req = self.backend.scope_requirement
         if scope_identifier is not None and (
@@ -197,6 +218,8 @@ class SourceRuntime:
             attempts=item.attempts,
             path=path,
             state=item.backend_state or {},
+            label=item.label,
+            name=item.name,
         )
 
     def close(self) -> None:

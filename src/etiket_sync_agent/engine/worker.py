@@ -24,6 +24,9 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
     """Attempt ``item`` once (a live pass for live items). Returns its new status."""
     db = rt.runtime.state
     backend = rt.backend
+    waits_for = rt.waiting_for(item)
+    if waits_for is not None:
+        return _wait_for_mapping(rt, item, waits_for, report)
     live = item.status == ItemStatus.LIVE.value
     sync_item_ = rt.to_sync_item(item)
     if live:
@@ -100,3 +103,22 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
     logger.info("source %s item %s: %s (%.2f s)", rt.name, item.identifier, status, seconds)
     report(ItemFinished(rt.name, item.identifier, status, None, seconds))
     return status
+
+
+def _wait_for_mapping(rt: SourceRuntime, item: Item, ident: str, report: Reporter) -> str:
+    """Hold ``item`` back until its scope identifier is mapped: no scope is created, the
+    backend is not called, no failure is counted (``map_scope`` requeues it)."""
+    message = (
+        f"waiting for a scope mapping {ident} (`etiket-sync scopes map {rt.name} {ident} SCOPE`)"
+    )
+    if item.status != ItemStatus.WAITING.value or item.last_error != message:
+        repo.save_item(
+            rt.runtime.state,
+            item.id,
+            status=ItemStatus.WAITING.value,
+            next_retry=None,
+            last_error=message,
+        )
+    logger.info("source %s item %s: %s", rt.name, item.identifier, message)
+    report(ItemFinished(rt.name, item.identifier, ItemStatus.WAITING.value, message, 0.0))
+    return ItemStatus.WAITING.value

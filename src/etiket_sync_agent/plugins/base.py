@@ -18,6 +18,7 @@ will never work) with a clear message; any other exception is recorded too, and 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -66,6 +67,14 @@ class SyncBackend(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (connections) held for the source."""
 
+    def creates_scopes_for_unmapped(self) -> bool:
+        """Optional hook of scope-``DISABLED`` backends: whether an item whose scope
+        identifier has no mapping goes to a store scope named after the identifier,
+        created on first use (True, the default). False: such an item is not
+        synchronized but gets the status ``waiting`` until ``etiket-sync scopes map``
+        maps its identifier (the backend is not called for it meanwhile)."""
+        return True
+
     def source_identity(self) -> str | None:
         """A string identifying what this source reads (e.g. a resolved database path).
 
@@ -88,6 +97,13 @@ class DatabaseBackend(SyncBackend):
         """Optional: identifier -> digest of each dataset's metadata, asked at start and on
         the rescan timer. A dataset whose digest changed is synchronized again (e.g. tags
         or stars edited after the run). None (the default) = never."""
+        return None
+
+    def change_token(self) -> Hashable | None:
+        """Optional: a cheap value (e.g. size and mtime of the database file and its
+        write-ahead log) that changes whenever ``get_new_datasets`` or
+        ``dataset_fingerprints`` may answer differently. While it stays the same the
+        engine does not ask them at the regular polls. None (the default) = always ask."""
         return None
 
 

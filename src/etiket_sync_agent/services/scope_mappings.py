@@ -2,10 +2,10 @@
 reports a given scope identifier (e.g. core-tools' ``CT_PROJECT_<project>``).
 
 ``etiket-sync scopes map SOURCE IDENTIFIER SCOPE`` calls :func:`map_scope`. A new mapping
-puts the source's failed items of that identifier (those that were waiting for it) back
-in the queue. Datasets already in the store stay in the scope they went to. (The engine
-reads a source's mappings when it builds the source's runtime: an agent already running
-uses a new mapping once it rebuilds it, e.g. after a restart.)
+puts the source's items of that identifier that wait for it (status ``waiting``, or
+``failed`` as older versions left them) back in the queue. Datasets already in the store
+stay in the scope they went to. A running agent uses a new mapping at its next wake (it
+reloads the mappings after every change of the state database).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.state import repository as repo
 from etiket_sync_agent.state.models import Item, ScopeMapping, Source
 
-#: the status an engine that holds unmapped items back gives them (none does yet: they
-#: fail with "waiting for a scope mapping" and are retried); requeued like failed ones
-WAITING = "waiting"
+#: the status of items held back until their identifier is mapped (see the engine's
+#: ``SourceRuntime.waiting_for``); requeued by a mapping, like failed ones
+WAITING = ItemStatus.WAITING.value
 
 
 def _mappable_source(rt: Runtime, source_name: str) -> Source:
@@ -51,7 +51,7 @@ def map_scope(rt: Runtime, source_name: str, identifier: str, scope: str) -> dic
     (replacing an earlier mapping of that identifier).
 
     Returns ``{"source", "identifier", "scope", "requeued"}`` where ``requeued`` counts
-    the failed items of that identifier put back in the queue. Raises NotFoundError for
+    the waiting and failed items of that identifier put back in the queue. Raises NotFoundError for
     an unknown source or scope, ConfigError for an empty identifier or a source whose
     backend does not map scopes.
     """

@@ -128,7 +128,7 @@ def _nested(a: Path, b: Path) -> bool:
 
 
 #: the item counts of a source, always all of them, always in this order
-COUNT_KEYS = ("total", "pending", "live", "synchronized", "failed")
+COUNT_KEYS = ("total", "pending", "live", "synchronized", "failed", "waiting")
 
 
 def _counts(counts: dict[str, int] | None) -> dict[str, int]:
@@ -311,7 +311,7 @@ def _describe(item: Item) -> str:
     return ", ".join(parts)
 
 
-ITEM_STATUSES = ("pending", "live", "synchronized", "failed")
+ITEM_STATUSES = ("pending", "live", "synchronized", "failed", "waiting")
 
 
 def _item_json(item: Item) -> dict[str, Any]:

@@ -7,7 +7,9 @@ import socket
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from etiket_sync_agent.plugins.items import ScopeRequirement
 from etiket_sync_agent.runtime import Runtime
+from etiket_sync_agent.services.scope_mappings import unmapped_identifiers
 from etiket_sync_agent.services.sources import list_sources
 from etiket_sync_agent.services.times import iso
 from etiket_sync_agent.state import repository as repo
@@ -72,9 +74,25 @@ def loop_state(rt: Runtime) -> dict[str, Any]:
 
 
 #: the keys of each source in ``status``, in this order
-STATUS_SOURCE_KEYS = ("name", "backend", "status", "scope", "items", "last_error")
+STATUS_SOURCE_KEYS = ("name", "backend", "status", "scope", "items", "last_error", "unmapped")
 
 
 def status(rt: Runtime) -> dict[str, Any]:
-    sources = [{k: s[k] for k in STATUS_SOURCE_KEYS} for s in list_sources(rt)]
+    """Loop state and, per source, item counts and ``unmapped``: the scope identifiers
+    of its items that have no scope mapping, with how many items carry each (empty for
+    sources whose backend does not use mappings)."""
+    sources = [
+        {k: s[k] for k in STATUS_SOURCE_KEYS[:-1]} | {"unmapped": _unmapped(rt, s)}
+        for s in list_sources(rt)
+    ]
     return {"home": str(rt.home.data_dir), "loop": loop_state(rt), "sources": sources}
+
+
+def _unmapped(rt: Runtime, source: dict[str, Any]) -> dict[str, int]:
+    try:
+        cls = rt.registry.backend(source["backend"])
+    except Exception:  # noqa: BLE001 - a missing plugin must not hide the source
+        return {}
+    if not (cls.supports_scope_mapping or cls.scope_requirement is ScopeRequirement.DISABLED):
+        return {}
+    return unmapped_identifiers(rt, source["name"])

@@ -57,6 +57,17 @@ def scope_mappings(db: StateDB, source_id: int) -> dict[str, str]:
         return {m.identifier: m.scope for m in rows}
 
 
+def all_scope_mappings(db: StateDB) -> dict[int, dict[str, str]]:
+    """source id -> identifier -> scope, for every source with mappings (one query)."""
+    out: dict[int, dict[str, str]] = {}
+    with db.session() as s:
+        for sid, ident, scope in s.execute(
+            select(ScopeMapping.source_id, ScopeMapping.identifier, ScopeMapping.scope)
+        ):
+            out.setdefault(sid, {})[ident] = scope
+    return out
+
+
 def set_source_fields(db: StateDB, source_id: int, **fields: Any) -> None:
     with db.session() as s, s.begin():
         s.execute(update(Source).where(Source.id == source_id).values(**fields))
@@ -422,7 +433,8 @@ def item_counts(db: StateDB) -> dict[int, dict[str, int]]:
 
 
 def reset_failed(db: StateDB, source_id: int, identifiers: Sequence[str] | None = None) -> int:
-    """Put failed items back to pending with fresh attempts. Returns how many."""
+    """Put failed items back to pending with fresh attempts. Returns how many. (Items
+    waiting for a scope mapping stay waiting: a mapping requeues them.)"""
     with db.session() as s, s.begin():
         q = update(Item).where(Item.source_id == source_id, Item.status == ItemStatus.FAILED.value)
         if identifiers:

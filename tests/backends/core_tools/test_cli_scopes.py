@@ -17,6 +17,15 @@ def test_scopes_map_through_the_cli(cli, ct_db: str, writer: ctw.Writer) -> None
     before = cli("scopes", "mappings", "ct", "--json", as_json=True)
     assert before == {"mapped": {}, "unmapped": {"CT_PROJECT_beta": 1}}
     assert cli("datasets", "list", "--scope", "beta-scope", "--json", as_json=True) == []
+    # held back as waiting (not failed), and no stray scope named after the project
+    (item,) = cli("items", "ct", "--json", as_json=True)
+    assert item["status"] == "waiting" and item["failures"] == 0
+    assert "waiting for a scope mapping CT_PROJECT_beta" in item["last_error"]
+    assert cli("items", "ct", "--status", "waiting", "--json", as_json=True) == [item]
+    scopes = cli("scopes", "list", "--json", as_json=True)
+    assert "CT_PROJECT_beta" not in {s["name"] for s in scopes}
+    shown = cli("status", "--json", as_json=True)["sources"][0]
+    assert shown["unmapped"] == {"CT_PROJECT_beta": 1} and shown["items"]["waiting"] == 1
 
     out = cli("scopes", "map", "ct", "CT_PROJECT_beta", "beta-scope", "--json", as_json=True)
     assert out["scope"] == "beta-scope" and out["requeued"] == 1

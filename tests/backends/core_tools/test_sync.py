@@ -14,7 +14,7 @@ import xarray as xr
 from etiket_sync_agent.engine.loop import SyncEngine
 from etiket_sync_agent.errors import ConfigError
 from etiket_sync_agent.runtime import Runtime
-from etiket_sync_agent.services import datasets, scope_mappings, sources
+from etiket_sync_agent.services import datasets, scope_mappings, sources, status
 from tests.backends.core_tools import ct_writer as ctw
 from tests.backends.core_tools.conftest import add_ct_source
 from tests.conftest import FAST
@@ -89,11 +89,21 @@ def test_unmapped_scopes_wait_until_mapped(
     SyncEngine(runtime, FAST).run(once=True)
     items = _items(runtime)
     assert items[str(mapped.uuid)]["status"] == "synchronized"
-    assert "waiting for a scope mapping" in items[str(waiting.uuid)]["last_error"]
-    assert "CT_PROJECT_beta" in items[str(waiting.uuid)]["last_error"]
+    held = items[str(waiting.uuid)]
+    # held back, not failed: no attempt counted, no retry time, no stray scope
+    assert held["status"] == "waiting" and held["failures"] == 0 and held["next_retry"] is None
+    assert "waiting for a scope mapping CT_PROJECT_beta" in held["last_error"]
+    assert runtime.store.get_scope("CT_PROJECT_beta") is None
     assert _dataset(runtime, mapped.uuid, "alpha-scope") is not None
     assert all(d["name"] != "waiting" for d in datasets.list_datasets(runtime))
     assert scope_mappings.unmapped_identifiers(runtime, "ct") == {"CT_PROJECT_beta": 1}
+    counts = sources.show_source(runtime, "ct")["items"]
+    assert counts["waiting"] == 1 and counts["failed"] == 0
+    shown = status.status(runtime)["sources"][0]
+    assert shown["unmapped"] == {"CT_PROJECT_beta": 1} and shown["items"]["waiting"] == 1
+    # a waiting item is not due: another run leaves it alone
+    assert SyncEngine(runtime, FAST).run(once=True).attempted == 0
+    assert _items(runtime)[str(waiting.uuid)]["status"] == "waiting"
 
     runtime.store.create_scope("beta-scope")
     out = scope_mappings.map_scope(runtime, "ct", "CT_PROJECT_beta", "beta-scope")
@@ -103,6 +113,28 @@ def test_unmapped_scopes_wait_until_mapped(
     assert _items(runtime)[str(waiting.uuid)]["status"] == "synchronized"
     assert _dataset(runtime, waiting.uuid, "beta-scope").name == "waiting"
     assert scope_mappings.unmapped_identifiers(runtime, "ct") == {}
+
+
+def test_a_running_agent_uses_a_new_mapping(
+    runtime: Runtime, ct_db: str, writer: ctw.Writer
+) -> None:
+    held = writer.complete("held", ctw.one_d("x", 5), project="gamma")
+    add_ct_source(runtime, ct_db)
+
+    def state() -> str | None:
+        return _items(runtime).get(str(held.uuid), {}).get("status")
+
+    with running_engine(runtime, FAST):
+        assert wait_for(lambda: state() == "waiting"), state()
+        runtime.store.create_scope("gamma-scope")
+        assert (
+            scope_mappings.map_scope(runtime, "ct", "CT_PROJECT_gamma", "gamma-scope")["requeued"]
+            == 1
+        )
+        # no restart: the loop reloads the mappings after the state database changed
+        assert wait_for(lambda: state() == "synchronized"), state()
+    assert _dataset(runtime, held.uuid, "gamma-scope").name == "held"
+    assert runtime.store.get_scope("CT_PROJECT_gamma") is None
 
 
 def test_scope_column_and_auto_scopes(runtime: Runtime, postgres: None) -> None:
