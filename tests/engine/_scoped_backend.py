@@ -45,3 +45,21 @@ class ListBackend(DatabaseBackend):
     def sync_dataset_normal(self, item: SyncItem, ctx: SyncContext) -> None:
         row = next(r for r in self._rows() if r["id"] == item.identifier)
         ctx.create_or_update_dataset(name=row["name"], alt_uid=row["id"])
+
+
+class LabelledBackend(ListBackend):
+    """ListBackend whose datasets have a label and a name; it stores them as the dataset
+    name the way its SyncItem carries them."""
+
+    sync_agent_name = "labelled"
+
+    def get_new_datasets(self, last_item: SyncItem | None) -> list[NewItem]:
+        after = last_item.priority if last_item else -1
+        return [
+            NewItem(r["id"], i, r["lab"], label=r["label"], name=r["name"])
+            for i, r in enumerate(self._rows())
+            if i > after
+        ]
+
+    def sync_dataset_normal(self, item: SyncItem, ctx: SyncContext) -> None:
+        ctx.create_or_update_dataset(name=f"{item.label}|{item.name}", alt_uid=item.identifier)
