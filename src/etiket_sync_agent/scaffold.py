@@ -239,11 +239,11 @@ def _check_level(level: int | None, base: str) -> int:
         return -1
     if base != "file":
         raise ScaffoldError("--level only applies to file backends", hint="add --base file")
-    if isinstance(level, bool) or not isinstance(level, int) or not (level == -1 or level >= 1):
+    if isinstance(level, bool) or not isinstance(level, int) or level < -1:
         raise ScaffoldError(
             f"invalid level {level!r}",
-            hint="-1 (folders holding _QH_dataset_info.yaml), 1 (children of the root) "
-            "or N > 1 (folders at depth N)",
+            hint="-1 (folders holding _QH_dataset_info.yaml), 0 (single files at any depth),"
+            " 1 (children of the root) or N > 1 (folders at depth N)",
         )
     return level
 

@@ -46,6 +46,7 @@ BACKEND_VARIANTS = [
     ("file", "OPTIONAL", True, 1),
     ("file", "DISABLED", True, 3),
     ("file", "REQUIRED", True, 2),
+    ("file", "OPTIONAL", False, 0),
 ]  # fmt: skip
 
 
@@ -112,6 +113,7 @@ def test_every_backend_variant_renders_a_package_that_passes_the_contract(
     assert cls.kind == base
     if base == "file":
         assert cls.level == (-1 if level is None else level)
+        assert cls.is_single_file is (level == 0)
     todo_methods = ["sync_dataset_normal"]
     todo_methods += ["get_new_datasets"] if base == "database" else []
     todo_methods += ["check_live_dataset", "sync_dataset_live"] if live else []

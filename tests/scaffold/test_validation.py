@@ -150,7 +150,6 @@ def test_bad_entry_names_are_refused(entry_name: str, tmp_path: Path) -> None:
         ({"base": "sql"}, "invalid --base"),
         ({"default_scope": "maybe"}, "invalid --default-scope"),
         ({"live_sync": "perhaps"}, "invalid --live-sync"),
-        ({"base": "file", "level": 0}, "invalid level"),
         ({"base": "file", "level": -2}, "invalid level"),
         ({"level": 2}, "--level only applies to file backends"),
     ],

@@ -53,11 +53,12 @@ class {{ c.sync_class }}({% if database %}DatabaseBackend{% else %}FileBackend{%
     #: True: ``check_live_dataset`` and ``sync_dataset_live`` are implemented
     live_sync_implemented = {{ "True" if c.live_sync else "False" }}
 {%- if not database %}
-    #: -1: every folder holding _QH_dataset_info.yaml is a dataset; 1: every folder in the
-    #: root folder; N: every folder N levels below the root folder
+    #: -1: every folder holding _QH_dataset_info.yaml is a dataset; 0: every file at any
+    #: depth that ``accepts``; 1: every folder in the root folder; N: every folder N
+    #: levels below the root folder
     level = {{ c.level|int }}
     #: True: each dataset is a single file (at depth ``level``) instead of a folder
-    is_single_file = False
+    is_single_file = {{ "True" if c.level|int == 0 else "False" }}
 {%- endif %}
 
     config: {{ c.config_class }}
