@@ -41,7 +41,7 @@ from _common import (
     timed,
 )
 
-from etiket_sync_agent.engine import scanner, source_runtime
+from etiket_sync_agent.engine import file_discovery, scanner, source_runtime
 from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.engine.watcher import FolderWatcher
 from etiket_sync_agent.state import repository as repo
@@ -107,7 +107,7 @@ class Split:
         self._undo.append(lambda: setattr(owner, attr, orig))
 
     def __enter__(self) -> Split:
-        self.wrap(source_runtime, "scan", "scan")
+        self.wrap(file_discovery, "scan", "scan")  # the name file_discovery calls
         self.wrap(repo, "record_discovery", "record")
         self.wrap(repo, "known_items", "manifest")
         self.wrap(FolderWatcher, "start", "watcher")
