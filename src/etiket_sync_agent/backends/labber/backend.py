@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etiket_sync_agent.backends.labber.discovery import DISCOVERY_LEVEL, is_log_candidate
 from etiket_sync_agent.backends.labber.metadata import dataset_fields
-from etiket_sync_agent.errors import ConfigError, DatasetError
+from etiket_sync_agent.errors import DatasetError
 from etiket_sync_agent.plugins.base import FileBackend
+from etiket_sync_agent.plugins.config_fields import (
+    check_live_timeout,
+    existing_folder,
+    live_timeout_field,
+    server_folder_field,
+    set_up_field,
+)
 from etiket_sync_agent.plugins.context import HDF5_NETCDF, SyncContext
 from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
 
@@ -37,25 +44,19 @@ class LabberConfig:
     labber_directory: Path = field(
         metadata={"help": "Labber's data folder (holding YYYY/MM/Data_MMDD/<log>.hdf5)"}
     )
-    set_up: str = field(default="", metadata={"help": "name of the measurement set-up"})
-    is_server_folder: bool = field(
-        default=False,
-        metadata={"help": "a network/server folder: poll instead of file-system events"},
-    )
-    live_timeout_s: float = field(
-        default=120.0,
-        metadata={"help": "an unfinished log not written for this long is finalized"},
+    set_up: str = set_up_field()
+    is_server_folder: bool = server_folder_field()
+    live_timeout_s: float = live_timeout_field(
+        120.0, "an unfinished log not written for this long is finalized"
     )
 
     def validate(self) -> None:
-        if self.live_timeout_s < 0:
-            raise ConfigError(f"live_timeout_s must not be negative, got {self.live_timeout_s}")
-        self.labber_directory = Path(self.labber_directory).expanduser().resolve()
-        if not self.labber_directory.is_dir():
-            raise ConfigError(
-                f"labber_directory {self.labber_directory} does not exist or is not a folder",
-                hint="give Labber's data folder (the one holding the YYYY folders)",
-            )
+        check_live_timeout(self.live_timeout_s)
+        self.labber_directory = existing_folder(
+            self.labber_directory,
+            "labber_directory",
+            hint="give Labber's data folder (the one holding the YYYY folders)",
+        )
 
 
 class LabberBackend(FileBackend):
@@ -131,7 +132,7 @@ class LabberBackend(FileBackend):
         header = labber.header
         fields = dataset_fields(header, self.config.set_up)
         with ctx.task("create dataset"):
-            ctx.create_or_update_dataset(**asdict(fields))
+            ctx.save_dataset(fields)
         if not header.has_data and not live:
             ctx.warn(
                 f"{path.name} holds no measured data (a saved measurement configuration): "

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from etiket_sync_agent.plugins.dataset_fields import DatasetFields
+
 if TYPE_CHECKING:
     from etiket_sync_agent.backends.labber.reader import LabberHeader
-
-
-@dataclass(frozen=True)
-class DatasetFields:
-    name: str
-    alt_uid: str
-    description: str
-    collected: datetime
-    tags: list[str] = field(default_factory=list)
-    attributes: dict[str, Any] = field(default_factory=dict)
-    ranking: int = 0
-    creator: str | None = None
 
 
 def alt_uid(header: LabberHeader) -> str:
