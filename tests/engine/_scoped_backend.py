@@ -63,3 +63,12 @@ class LabelledBackend(ListBackend):
 
     def sync_dataset_normal(self, item: SyncItem, ctx: SyncContext) -> None:
         ctx.create_or_update_dataset(name=f"{item.label}|{item.name}", alt_uid=item.identifier)
+
+
+class WaitingListBackend(ListBackend):
+    """ListBackend that creates no scope for an unmapped identifier: its items wait."""
+
+    sync_agent_name = "waiting_list"
+
+    def creates_scopes_for_unmapped(self) -> bool:
+        return False

@@ -12,7 +12,7 @@ from etiket_sync_agent.engine.loop import SyncEngine
 from etiket_sync_agent.errors import ConfigError, NotFoundError
 from etiket_sync_agent.plugins.registry import BACKEND_GROUP, Registry
 from etiket_sync_agent.runtime import Runtime
-from etiket_sync_agent.services import datasets, sources
+from etiket_sync_agent.services import datasets, scope_mappings, sources
 from tests.conftest import FAST
 
 LISTED = EntryPoint("listed", "tests.engine._scoped_backend:ListBackend", BACKEND_GROUP)
@@ -44,4 +44,37 @@ def test_backend_chosen_scopes_and_mappings(home, tmp_path: Path) -> None:
     # mapped identifier -> its scope; an unmapped one becomes a scope of its own
     assert by_name == {"one": "project-A", "two": "fridge-B"}
     assert {s["name"] for s in datasets.list_scopes(rt)} == {"project-A", "fridge-B"}
+    rt.close()
+
+
+WAITING_LIST = EntryPoint(
+    "waiting_list", "tests.engine._scoped_backend:WaitingListBackend", BACKEND_GROUP
+)
+
+
+def test_unmapped_items_wait_without_a_scope_until_mapped(home, tmp_path: Path) -> None:
+    rt = Runtime(home, registry=Registry([WAITING_LIST]))
+    index = tmp_path / "index.json"
+    rows = [{"id": "r1", "name": "one", "lab": "fridge-A"}]
+    rows.append({"id": "r2", "name": "two", "lab": "fridge-B"})
+    index.write_text(json.dumps(rows))
+    rt.store.create_scope("project-A")
+    settings = {"index_file": str(index)}
+    mappings = {"fridge-A": "project-A"}
+    sources.add_source(rt, "waiting_list", "lst", settings=settings, scope_mappings=mappings)
+    summary = SyncEngine(rt, FAST).run(once=True)
+    assert (summary.attempted, summary.failed) == (1, 0)
+    items = {i["identifier"]: i for i in sources.list_items(rt, "lst")}
+    assert items["r1"]["status"] == "synchronized"
+    assert items["r2"]["status"] == "waiting" and items["r2"]["failures"] == 0
+    assert "waiting for a scope mapping fridge-B" in items["r2"]["last_error"]
+    assert {s["name"] for s in datasets.list_scopes(rt)} == {"project-A"}  # no stray scope
+    assert sources.show_source(rt, "lst")["items"]["waiting"] == 1
+    assert [i["identifier"] for i in sources.list_items(rt, "lst", status="waiting")] == ["r2"]
+
+    rt.store.create_scope("project-B")
+    assert scope_mappings.map_scope(rt, "lst", "fridge-B", "project-B")["requeued"] == 1
+    SyncEngine(rt, FAST).run(once=True)
+    by_name = {d["name"]: d["scope"] for d in datasets.list_datasets(rt)}
+    assert by_name == {"one": "project-A", "two": "project-B"}
     rt.close()
