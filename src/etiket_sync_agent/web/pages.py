@@ -1,0 +1,219 @@
+"""Server-rendered HTML: Overview, Problems, Datasets, one dataset, login.
+
+Each page calls the same service functions as the CLI and renders their dicts; every
+value is escaped with :func:`e` (no markup from data reaches the page). The Overview
+refreshes itself from ``/api/status`` with ``static/app.js``.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from etiket_sync_agent.services import datasets, sources
+from etiket_sync_agent.services.status import status
+from etiket_sync_agent.web.search import search_datasets
+
+COUNT_KEYS = ("total", "pending", "live", "synchronized", "failed", "waiting")
+NAV = (("/", "Overview"), ("/problems", "Problems"), ("/datasets", "Datasets"))
+
+
+def e(value: Any) -> str:
+    """``value`` as escaped text (None as an empty string)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def page(request: Request, title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    nav = " ".join(
+        f'<a href="{href}"{" class=here" if request.url.path == href else ""}>{label}</a>'
+        for href, label in NAV
+    )
+    text = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)} · etiket-sync</title>
+<link rel="stylesheet" href="/static/style.css">
+</head><body>
+<header><strong>etiket-sync</strong> <nav>{nav}</nav></header>
+<main><h1>{e(title)}</h1>
+{body}
+</main>
+<script src="/static/app.js"></script>
+</body></html>"""
+    return HTMLResponse(text, status_code=status_code)
+
+
+def _rt(request: Request):  # noqa: ANN202
+    return request.app.state.runtime.get()
+
+
+def _sources_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sources in error or with failed items first, then by name (as app.js sorts)."""
+    return sorted(
+        rows, key=lambda s: (not (s["status"] == "error" or s["items"]["failed"]), s["name"])
+    )
+
+
+def source_rows(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for s in _sources_order(rows):
+        bad = s["status"] == "error" or s["items"]["failed"]
+        cells = "".join(f"<td class=num>{e(s['items'][k])}</td>" for k in COUNT_KEYS)
+        out.append(
+            f"<tr{' class=bad' if bad else ''}><td>{e(s['name'])}</td><td>{e(s['backend'])}</td>"
+            f"<td>{e(s['status'])}</td><td>{e(s['scope'])}</td>{cells}"
+            f"<td>{e(s['last_error'])}</td></tr>"
+        )
+    return "\n".join(out)
+
+
+def overview(request: Request) -> Response:
+    data = status(_rt(request))
+    loop = data["loop"]
+    heads = "".join(f"<th>{k}</th>" for k in COUNT_KEYS)
+    body = f"""
+<p id=loop data-state="{e(loop["state"])}">
+Agent: <strong id=loop-state>{e(loop["state_text"])}</strong>
+· heartbeat <span id=loop-heartbeat>{e(loop["last_heartbeat"] or "none")}</span>
+· iteration <span id=loop-iteration>{e(loop["iteration"])}</span>
+<span id=loop-message>{e(loop["message"])}</span></p>
+<table id=sources data-poll="/api/status"><thead><tr><th>source</th><th>backend</th>
+<th>status</th><th>scope</th>{heads}<th>last error</th></tr></thead>
+<tbody>{source_rows(data["sources"])}</tbody></table>
+<p class=dim>Updated every 2 s. Home: {e(data["home"])}</p>"""
+    return page(request, "Overview", body)
+
+
+def problems(request: Request) -> Response:
+    rt = _rt(request)
+    csrf = e(request.app.state.csrf)
+    parts = []
+    requeued = request.query_params.get("requeued")
+    if requeued is not None and requeued.isdigit():
+        parts.append(f"<p class=ok>{e(requeued)} item(s) queued again.</p>")
+    rows = sources.list_sources(rt)
+    in_error = [s for s in rows if s["status"] == "error"]
+    if in_error:
+        parts.append("<h2>Sources in error</h2><ul>")
+        parts += [
+            f"<li><strong>{e(s['name'])}</strong>: {e(s['last_error'])}</li>" for s in in_error
+        ]
+        parts.append("</ul>")
+    any_failed = False
+    for s in rows:
+        if not s["items"]["failed"]:
+            continue
+        any_failed = True
+        name = s["name"]
+        action = f"/api/sources/{quote(name, safe='')}/retry"
+        parts.append(
+            f"<h2>{e(name)}: {e(s['items']['failed'])} failed</h2>"
+            f'<form method=post action="{e(action)}"><input type=hidden name=csrf value="{csrf}">'
+            f"<button>Retry all of {e(name)}</button></form>"
+            "<table class=problems><thead><tr><th>item</th><th>name</th><th>failures</th>"
+            "<th>error</th><th>next retry</th><th></th></tr></thead><tbody>"
+        )
+        for it in sources.list_items(rt, name, "failed"):
+            hint = f"etiket-sync item {name} {it['identifier']}"
+            parts.append(
+                f"<tr class=failed><td>{e(it['identifier'])}</td><td>{e(it['name'])}</td>"
+                f"<td class=num>{e(it['failures'])}</td><td>{e(it['last_error'])}"
+                f"<div class=hint>details: <code>{e(hint)}</code></div></td>"
+                f"<td>{e(it['next_retry'] or 'not retried by itself')}</td>"
+                f'<td><form method=post action="{e(action)}">'
+                f'<input type=hidden name=csrf value="{csrf}">'
+                f'<input type=hidden name=item value="{e(it["identifier"])}">'
+                "<button>Retry</button></form></td></tr>"
+            )
+        parts.append("</tbody></table>")
+    if not in_error and not any_failed:
+        parts.append("<p class=ok>No problems: no source in error, no failed item.</p>")
+    return page(request, "Problems", "\n".join(parts))
+
+
+def dataset_list(request: Request) -> Response:
+    q = request.query_params
+    text, tag, scope = q.get("q", ""), q.get("tag", ""), q.get("scope", "")
+    rt = _rt(request)
+    scopes = datasets.list_scopes(rt)
+    options = '<option value="">all scopes</option>' + "".join(
+        f'<option value="{e(s["name"])}"{" selected" if s["name"] == scope else ""}>'
+        f"{e(s['name'])} ({e(s['datasets'])})</option>"
+        for s in scopes
+    )
+    rows = search_datasets(rt, text=text, tag=tag, scope=scope or None)
+    lines = "".join(
+        f'<tr><td><a href="/datasets/{e(quote(d["uuid"], safe=""))}">{e(d["name"])}</a></td>'
+        f"<td><code>{e(d['uuid'][:8])}</code></td><td>{e(d['scope'])}</td>"
+        f"<td>{e(d['collected'])}</td><td>{e(d['source'])}</td></tr>"
+        for d in rows
+    )
+    body = f"""
+<form method=get action="/datasets" class=search>
+<input name=q placeholder="name contains" value="{e(text)}">
+<input name=tag placeholder="tag" value="{e(tag)}">
+<select name=scope>{options}</select> <button>Search</button></form>
+<p class=dim>{len(rows)} dataset(s).</p>
+<table id=datasets><thead><tr><th>name</th><th>id</th><th>scope</th><th>collected</th>
+<th>source</th></tr></thead><tbody>{lines}</tbody></table>"""
+    return page(request, "Datasets", body)
+
+
+def dataset_page(request: Request) -> Response:
+    rt = _rt(request)
+    data = datasets.show_dataset(rt, request.path_params["ref"])
+    info = rt.store.get_dataset(data["uuid"])
+    meta = [
+        ("id", data["uuid"]),
+        ("alternative id", data["alt_uid"]),
+        ("scope", data["scope"]),
+        ("source", data["source"]),
+        ("collected", data["collected"]),
+        ("modified", data["modified"]),
+        ("tags", ", ".join(data["tags"])),
+        ("ranking", data["ranking"]),
+        ("creator", data["creator"]),
+        ("description", data["description"]),
+    ]
+    meta += [(f"attribute {k}", v) for k, v in sorted(data["attributes"].items())]
+    dl = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in meta if v not in (None, ""))
+    files = []
+    for f in info.files:
+        href = f"/files/{quote(info.uuid, safe='')}/{quote(f.name, safe='/')}"
+        versions = "".join(
+            f"<li>v{e(v.version)}: {e(v.size)} bytes, {e(v.status.value)}, "
+            f"<code>{e(v.sha256[:12])}</code></li>"
+            for v in f.versions
+        )
+        files.append(
+            f'<tr><td><a href="{e(href)}" download>{e(f.name)}</a></td><td>{e(f.file_type)}</td>'
+            f"<td class=num>{e(f.latest.size)}</td><td>{e(f.latest.status.value)}</td>"
+            f"<td><ul class=versions>{versions}</ul></td></tr>"
+        )
+    body = f"""<dl class=meta>{dl}</dl>
+<h2>Files</h2>
+<table id=files><thead><tr><th>file</th><th>type</th><th>bytes</th><th>status</th>
+<th>versions</th></tr></thead><tbody>{"".join(files)}</tbody></table>"""
+    return page(request, data["name"] or data["uuid"], body)
+
+
+def login(request: Request, message: str = "", status_code: int = 200) -> Response:
+    nxt = request.query_params.get("next", "/")
+    if not nxt.startswith("/") or nxt.startswith("//"):
+        nxt = "/"
+    body = f"""<p>{e(message)}</p>
+<form method=post action="/login?{e(urlencode({"next": nxt}))}">
+<label>Access token <input type=password name=token autocomplete=current-password></label>
+<button>Open</button></form>
+<p class=dim>The token is in the file <code>web-token</code> of the agent's home (or the
+file given to <code>serve --token-file</code>).</p>"""
+    return page(request, "Access token needed", body, status_code)
+
+
+def error_page(request: Request, message: str, hint: str | None, status_code: int) -> Response:
+    body = f"<p class=error>{e(message)}</p>" + (f"<p class=hint>{e(hint)}</p>" if hint else "")
+    return page(request, "Problem", body, status_code)

@@ -1,0 +1,49 @@
+// etiket-sync web page: the Overview refreshes its table from /api/status every 2 s.
+// Text is set with textContent only (never as HTML), so data cannot inject markup.
+(function () {
+  "use strict";
+  var table = document.getElementById("sources");
+  if (!table) return;
+  var COUNTS = ["total", "pending", "live", "synchronized", "failed", "waiting"];
+
+  function bad(s) { return s.status === "error" || s.items.failed > 0; }
+
+  function cell(row, text, cls) {
+    var td = document.createElement("td");
+    td.textContent = text === null || text === undefined ? "" : String(text);
+    if (cls) td.className = cls;
+    row.appendChild(td);
+  }
+
+  function render(data) {
+    var loop = data.loop;
+    document.getElementById("loop").setAttribute("data-state", loop.state);
+    document.getElementById("loop-state").textContent = loop.state_text;
+    document.getElementById("loop-heartbeat").textContent = loop.last_heartbeat || "none";
+    document.getElementById("loop-iteration").textContent = String(loop.iteration);
+    document.getElementById("loop-message").textContent = loop.message || "";
+    var rows = data.sources.slice().sort(function (a, b) {
+      if (bad(a) !== bad(b)) return bad(a) ? -1 : 1;
+      return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    });
+    var body = document.createElement("tbody");
+    rows.forEach(function (s) {
+      var tr = document.createElement("tr");
+      if (bad(s)) tr.className = "bad";
+      cell(tr, s.name); cell(tr, s.backend); cell(tr, s.status); cell(tr, s.scope);
+      COUNTS.forEach(function (k) { cell(tr, s.items[k], "num"); });
+      cell(tr, s.last_error);
+      body.appendChild(tr);
+    });
+    table.replaceChild(body, table.tBodies[0]);
+  }
+
+  function poll() {
+    fetch(table.getAttribute("data-poll"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) { if (data) render(data); })
+      .catch(function () { /* the server may be restarting: try again next time */ })
+      .then(function () { setTimeout(poll, 2000); });
+  }
+  setTimeout(poll, 2000);
+})();
