@@ -6,8 +6,9 @@ store) serves them all.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -84,6 +85,11 @@ def create_app(runtime_factory: Callable[[], Runtime], *, token: str | None = No
     """
     holder = RuntimeHolder(runtime_factory)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        holder.close()  # the state DB and the store, when the server stops
+
     async def login_post(request: Request) -> Response:
         form = await api.read_form(request)
         given = (form.get("token") or [""])[0].strip()
@@ -121,7 +127,7 @@ def create_app(runtime_factory: Callable[[], Runtime], *, token: str | None = No
         routes=routes,
         middleware=[Middleware(TokenGate, token=token)],
         exception_handlers={EtiketSyncError: handle_error, 404: not_found, 405: not_found},
-        on_shutdown=[holder.close],
+        lifespan=lifespan,
     )
     app.state.runtime = holder
     app.state.csrf = secrets.token_urlsafe(32)

@@ -1,0 +1,73 @@
+"""The JSON API over real HTTP returns what the CLI's ``--json`` prints, and downloads
+give the stored bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import quote
+
+from tests.web.conftest import PAYLOAD
+
+
+def test_api_equals_cli_json(served, cli) -> None:
+    assert served.get("/api/status").json() == cli("status", "--json", as_json=True)
+    assert served.get("/api/sources").json() == cli("sources", "list", "--json", as_json=True)
+    assert served.get("/api/sources/lab").json() == cli(
+        "sources", "show", "lab", "--json", as_json=True
+    )
+    items = served.get("/api/sources/lab/items").json()
+    assert items == cli("items", "lab", "--json", as_json=True)
+    assert {i["status"] for i in items} == {"synchronized", "failed"}
+    failed = served.get("/api/sources/lab/items?status=failed").json()
+    assert failed == cli("items", "lab", "--status", "failed", "--json", as_json=True)
+    assert [i["identifier"] for i in failed] == ["broken"]
+    assert served.get("/api/sources/lab/items/broken").json() == cli(
+        "item", "lab", "broken", "--json", as_json=True
+    )
+    listing = served.get("/api/datasets").json()
+    assert listing == cli("datasets", "list", "--json", as_json=True)
+    assert len(listing) == 2
+    assert served.get("/api/datasets?scope=proj&limit=1").json() == cli(
+        "datasets", "list", "--scope", "proj", "--limit", "1", "--json", as_json=True
+    )
+    assert served.get("/api/scopes").json() == cli("scopes", "list", "--json", as_json=True)
+    for row in listing:
+        assert served.get(f"/api/datasets/{row['uuid']}").json() == cli(
+            "datasets", "show", row["uuid"], "--json", as_json=True
+        )
+
+
+def test_errors_are_the_json_error_object(served, cli) -> None:
+    r = served.get("/api/sources/nosuch/items")
+    assert r.status == 404
+    err = cli("items", "nosuch", "--json", check=False).stderr
+    assert r.json()["error"] in err and r.json()["type"] == "NotFoundError"
+    bad = served.get("/api/sources/lab/items?status=bogus")
+    assert bad.status == 400 and bad.json()["hint"]
+
+
+def test_search_by_name_and_tag(served) -> None:
+    by_tag = served.get("/api/datasets?tag=cooldown").json()
+    assert [d["name"] for d in by_tag] == ["first run"]
+    by_name = served.get("/api/datasets?q=SECOND").json()
+    assert [d["name"] for d in by_name] == ["second"]
+    assert served.get("/api/datasets?tag=nothing").json() == []
+    page = served.get("/datasets?tag=cooldown").text
+    assert "first run" in page and ">second<" not in page
+
+
+def test_download_is_the_stored_file(served, lab) -> None:
+    (second,) = [d for d in lab.store.list_datasets() if d.name == "second"]
+    info = lab.store.get_dataset(second.uuid)
+    blob = next(f for f in info.files if f.name.endswith("blob.bin"))
+    r = served.get(f"/files/{second.uuid}/{quote(blob.name)}")
+    assert r.status == 200
+    assert r.body == PAYLOAD
+    assert hashlib.sha256(r.body).hexdigest() == blob.latest.sha256
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert 'filename="blob.bin"' in r.headers["content-disposition"]
+    csv = next(f for f in info.files if f.name == "notes.csv")
+    r = served.get(f"/files/{second.uuid}/notes.csv")
+    assert r.body == b"a,b\n1,2\n" and r.headers["content-type"].startswith("text/csv")
+    # the dataset page links to it
+    assert f"/files/{second.uuid}/{csv.name}" in served.get(f"/datasets/{second.uuid}").text
