@@ -7,6 +7,7 @@ import http.client
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,15 @@ class Client:
 def lab(tmp_path: Path, runtime: Runtime) -> Runtime:
     """Two good datasets (one tagged, one with a binary file), one with broken YAML."""
     root = tmp_path / "acq"
-    make_dataset(root, "run1", {"data.txt": "one\n"}, name="first run", tags=["cooldown"])
+    make_dataset(
+        root,
+        "run1",
+        {"data.txt": "one\n"},
+        name="first run",
+        tags=["cooldown"],
+        attributes={"sample": "A7"},
+        collected=datetime(2025, 1, 2, 12, 0),
+    )
     make_dataset(root, "run2", {"sub/blob.bin": PAYLOAD, "notes.csv": "a,b\n1,2\n"}, name="second")
     bad = make_dataset(root, "broken", {"x.txt": "x\n"})
     (bad / "_QH_dataset_info.yaml").write_text("dataset_name: [unclosed\n")

@@ -71,3 +71,54 @@ def test_download_is_the_stored_file(served, lab) -> None:
     assert r.body == b"a,b\n1,2\n" and r.headers["content-type"].startswith("text/csv")
     # the dataset page links to it
     assert f"/files/{second.uuid}/{csv.name}" in served.get(f"/datasets/{second.uuid}").text
+
+
+def test_search_by_attribute_and_date(served) -> None:
+    names = lambda path: [d["name"] for d in served.get(path).json()]  # noqa: E731
+    assert names("/api/datasets?attribute=sample=A7") == ["first run"]
+    assert names("/api/datasets?attribute=sample") == ["first run"]
+    assert names("/api/datasets?attribute=sample=B1") == []
+    assert names("/api/datasets?since=2025-01-01&until=2025-01-31") == ["first run"]
+    assert names("/api/datasets?until=2025-01-01") == []
+    assert set(names("/api/datasets?since=2025-01-02")) == {"first run", "second"}
+    bad = served.get("/api/datasets?since=yesterday")
+    assert bad.status == 400 and "YYYY-MM-DD" in bad.json()["hint"]
+    assert served.get("/api/datasets?scope=nosuch&q=x").status == 404
+    page = served.get("/datasets?attribute=sample%3DA7&since=2025-01-01").text
+    assert "first run" in page and ">second<" not in page
+
+
+def test_status_follows_a_running_sync(tmp_path, runtime) -> None:
+    """While the loop runs, /api/status reaches the final counts and a running loop."""
+    from etiket_sync_agent.runtime import Runtime
+    from etiket_sync_agent.web.server import start_in_thread
+    from tests.conftest import FAST
+    from tests.helpers import add_folder_source, make_dataset, running_engine, wait_for
+    from tests.web.conftest import Client
+
+    root = tmp_path / "acq"
+    for n in range(5):
+        make_dataset(root, f"r{n}")
+    add_folder_source(runtime, root)
+    server = start_in_thread(lambda: Runtime(runtime.home))
+    try:
+        c = Client(server)
+        first = c.get("/api/status").json()
+        assert first["sources"][0]["items"]["synchronized"] < 5
+        with running_engine(runtime, FAST):
+
+            def done() -> bool:
+                data = c.get("/api/status").json()
+                return (
+                    data["loop"]["state"] == "running"
+                    and data["sources"][0]["items"]["synchronized"] == 5
+                )
+
+            assert wait_for(done, 60), c.get("/api/status").json()
+            make_dataset(root, "r5")  # a new dataset appears while the page watches
+            assert wait_for(
+                lambda: c.get("/api/status").json()["sources"][0]["items"]["synchronized"] == 6,
+                60,
+            )
+    finally:
+        server.stop()

@@ -208,3 +208,11 @@ def _read_line(proc: subprocess.Popen, out: list[str]) -> bool:
     if line:
         out.append(line.rstrip())
     return bool(out)
+
+
+def test_foreign_host_name_is_refused_without_a_token(served) -> None:
+    """DNS rebinding: a page of another site whose name points at 127.0.0.1."""
+    assert served.get("/api/status", Host="evil.example:8765").status == 403
+    assert served.get("/", Host="evil.example").status == 403
+    assert served.get("/api/status", Host=f"localhost:{served.server.port}").status == 200
+    assert served.get("/api/status", Host=f"127.0.0.1:{served.server.port}").status == 200

@@ -9,8 +9,11 @@
 | GET  /api/sources/{source}/items/{ref}   | item SOURCE REF --json               |
 | POST /api/sources/{source}/retry         | retry SOURCE [REF...]                |
 | GET  /api/scopes                         | scopes list --json                   |
-| GET  /api/datasets                       | datasets list [--scope/--source] --json (+ q, tag) |
+| GET  /api/datasets                       | datasets list [--scope/--source] --json |
 | GET  /api/datasets/{ref}                 | datasets show REF --json             |
+
+``/api/datasets`` also takes the page's search filters (``q`` name text, ``tag``,
+``attribute`` ``name=value``, ``since``/``until`` dates); the rows keep the same shape.
 
 Errors are the object ``--json`` commands print on stderr (``error``, ``hint``,
 ``exit_code``, ``type``) with an HTTP status: 404 not found, 400 bad input, 500 else.
@@ -163,11 +166,14 @@ def get_scopes(request: Request) -> Response:
 def get_datasets(request: Request) -> Response:
     q = request.query_params
     rt = _rt(request)
-    if q.get("q") or q.get("tag"):
+    if any(q.get(k) for k in ("q", "tag", "attribute", "since", "until")):
         rows = search_datasets(
             rt,
             text=q.get("q"),
             tag=q.get("tag"),
+            attribute=q.get("attribute"),
+            since=q.get("since"),
+            until=q.get("until"),
             scope=q.get("scope"),
             source=q.get("source"),
             limit=_int(request, "limit") or 500,

@@ -23,7 +23,7 @@ from etiket_sync_agent.errors import EtiketSyncError
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.web import api, files, pages
 from etiket_sync_agent.web.runtime_holder import RuntimeHolder
-from etiket_sync_agent.web.security import COOKIE, bearer, token_matches
+from etiket_sync_agent.web.security import COOKIE, bearer, is_local, token_matches
 
 STATIC = Path(__file__).with_name("static")
 #: reachable without the token: the login form and the page's own JS/CSS
@@ -57,6 +57,12 @@ class TokenGate:
             await send(message)
 
         path = scope["path"]
+        if not self.token and not local_host_header(Request(scope).headers.get("host")):
+            # without a token only this computer may be served: a page of another site
+            # whose name was re-pointed to 127.0.0.1 (DNS rebinding) is refused here
+            response = PlainTextResponse("refused: unknown host name", status_code=403)
+            await response(scope, receive, send_with_headers)
+            return
         if self.token and not path.startswith(OPEN_PATHS):
             request = Request(scope)
             given = bearer(request.headers.get("authorization")) or request.cookies.get(COOKIE)
@@ -65,6 +71,14 @@ class TokenGate:
                 await response(scope, receive, send_with_headers)
                 return
         await self.app(scope, receive, send_with_headers)
+
+
+def local_host_header(host: str | None) -> bool:
+    """Whether a Host header names this computer by a loopback name or address."""
+    if not host:
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return is_local(name.strip("[]").lower())
 
 
 def unauthorized(request: Request) -> Response:

@@ -138,6 +138,7 @@ def problems(request: Request) -> Response:
 def dataset_list(request: Request) -> Response:
     q = request.query_params
     text, tag, scope = q.get("q", ""), q.get("tag", ""), q.get("scope", "")
+    attribute, since, until = q.get("attribute", ""), q.get("since", ""), q.get("until", "")
     rt = _rt(request)
     scopes = datasets.list_scopes(rt)
     options = '<option value="">all scopes</option>' + "".join(
@@ -145,7 +146,15 @@ def dataset_list(request: Request) -> Response:
         f"{e(s['name'])} ({e(s['datasets'])})</option>"
         for s in scopes
     )
-    rows = search_datasets(rt, text=text, tag=tag, scope=scope or None)
+    rows = search_datasets(
+        rt,
+        text=text,
+        tag=tag,
+        attribute=attribute,
+        since=since,
+        until=until,
+        scope=scope or None,
+    )
     lines = "".join(
         f'<tr><td><a href="/datasets/{e(quote(d["uuid"], safe=""))}">{e(d["name"])}</a></td>'
         f"<td><code>{e(d['uuid'][:8])}</code></td><td>{e(d['scope'])}</td>"
@@ -156,6 +165,9 @@ def dataset_list(request: Request) -> Response:
 <form method=get action="/datasets" class=search>
 <input name=q placeholder="name contains" value="{e(text)}">
 <input name=tag placeholder="tag" value="{e(tag)}">
+<input name=attribute placeholder="attribute name=value" value="{e(attribute)}">
+<label>from <input type=date name=since value="{e(since)}"></label>
+<label>to <input type=date name=until value="{e(until)}"></label>
 <select name=scope>{options}</select> <button>Search</button></form>
 <p class=dim>{len(rows)} dataset(s).</p>
 <table id=datasets><thead><tr><th>name</th><th>id</th><th>scope</th><th>collected</th>
