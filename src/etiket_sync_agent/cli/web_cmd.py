@@ -23,9 +23,19 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address to listen on (other than 127.0.0.1 needs a token)."
+        "127.0.0.1",
+        "--host",
+        help="Address to listen on (any but a loopback address needs a token).",
+        metavar="HOST",
     ),
-    port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port to listen on."),
+    port: int = typer.Option(
+        8765,
+        "--port",
+        min=0,
+        max=65535,
+        help="Port to listen on (0: any free one).",
+        metavar="PORT",
+    ),
     token_file: Path | None = typer.Option(
         None, "--token-file", help="File whose first line is the access token.", metavar="FILE"
     ),
