@@ -37,11 +37,16 @@ TRAVERSALS = (
 
 def test_traversal_in_any_parameter_is_404(served, lab) -> None:
     uuid = lab.store.list_datasets()[0].uuid
+    real = lab.store.get_dataset(uuid).files[0].name
+    assert served.get(f"/files/{uuid}/{quote(real)}").status == 200
     for t in TRAVERSALS:
         for path in (
             f"/files/{t}/data.txt",
             f"/files/{uuid}/{t}",
             f"/files/{uuid}/{t}/state.db",
+            f"/files/{uuid}/{t}/{real}",
+            f"/files/{uuid}/x/{t}/{real}",
+            f"/files/{uuid}%2f{t}/{real}",
             f"/files/{uuid}/sub/{t}/data.txt",
             f"/api/datasets/{t}",
             f"/datasets/{t}",
