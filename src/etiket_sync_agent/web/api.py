@@ -189,6 +189,18 @@ def get_dataset(request: Request) -> Response:
     return JSON(datasets.show_dataset(_rt(request), request.path_params["ref"]))
 
 
+def get_plot(request: Request) -> Response:
+    """Plot data of a stored NetCDF file (no CLI twin): see :func:`plots.plot_data`."""
+    from etiket_sync_agent.web.files import valid_uuid
+    from etiket_sync_agent.web.plots import plot_data
+
+    p = request.path_params
+    if not valid_uuid(p["uuid"]):
+        raise NotFoundError(f"no dataset {p['uuid']!r}")
+    data = plot_data(_rt(request), p["uuid"], p["name"], request.query_params.get("var") or None)
+    return JSON(data)
+
+
 def routes() -> list[Route]:
     return [
         Route("/api/status", get_status),
@@ -200,4 +212,5 @@ def routes() -> list[Route]:
         Route("/api/scopes", get_scopes),
         Route("/api/datasets", get_datasets),
         Route("/api/datasets/{ref:path}", get_dataset),
+        Route("/api/plot/{uuid}/{name:path}", get_plot),
     ]

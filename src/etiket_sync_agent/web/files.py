@@ -21,6 +21,11 @@ _UUID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{7,63}$")
 CHUNK = 1 << 16
 
 
+def valid_uuid(text: str) -> bool:
+    """Whether ``text`` has the form of a dataset id (letters, digits, ``-``, ``_``)."""
+    return bool(_UUID.match(text))
+
+
 def _not_found() -> Response:
     return PlainTextResponse("not found", status_code=404)
 
@@ -34,7 +39,7 @@ def content_disposition(filename: str) -> str:
 def download(request: Request) -> Response:
     uuid = request.path_params["uuid"]
     name = request.path_params["name"]
-    if not _UUID.match(uuid):
+    if not valid_uuid(uuid):
         return _not_found()
     rt = request.app.state.runtime.get()
     try:

@@ -1,0 +1,83 @@
+"""Plot data of a stored NetCDF file over real HTTP: variables, a 1-D line, a big 2-D map
+decimated, and errors for what cannot be plotted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+from etiket_sync_agent.runtime import Runtime
+from etiket_sync_agent.web.server import start_in_thread
+from tests.conftest import FAST
+from tests.helpers import add_folder_source, make_dataset, run_once
+from tests.web.conftest import Client
+
+
+@pytest.fixture
+def plotted(tmp_path: Path, runtime: Runtime):  # noqa: ANN201
+    import xarray as xr
+
+    x = np.linspace(0.0, 1.0, 50)
+    gx, gy = np.arange(1000), np.arange(1000) * 2.0
+    line = np.sin(x * 6)
+    line[3] = np.nan
+    grid = np.add.outer(gx, gy)
+    ds = xr.Dataset(
+        {
+            "signal": ("x", line, {"units": "V"}),
+            "map": (("gx", "gy"), grid),
+            "cube": (("x", "a", "b"), np.zeros((50, 2, 2))),
+        },
+        coords={"x": x, "gy": gy},
+    )
+    folder = tmp_path / "acq" / "m1"
+    folder.mkdir(parents=True)
+    ds.to_netcdf(folder / "measurement.nc", engine="h5netcdf")
+    make_dataset(tmp_path / "acq", "m1", {"readme.txt": "not netcdf\n"}, name="sweep")
+    add_folder_source(runtime, tmp_path / "acq")
+    run_once(runtime, FAST)
+    (d,) = runtime.store.list_datasets()
+    server = start_in_thread(lambda: Runtime(runtime.home))
+    try:
+        yield Client(server), d.uuid, line, grid, gy
+    finally:
+        server.stop()
+
+
+def test_variables_line_and_decimated_map(plotted) -> None:
+    c, uuid, line, grid, gy = plotted
+    base = f"/api/plot/{uuid}/measurement.nc"
+    info = c.get(base).json()
+    kinds = {v["name"]: v["kind"] for v in info["variables"]}
+    assert kinds == {"signal": "line", "map": "map", "cube": None}
+    assert info["version"] == 1 and info["live"] is False
+
+    sig = c.get(base + "?var=signal").json()
+    assert sig["kind"] == "line" and sig["units"] == "V" and sig["stride"] == [1]
+    expected = [None if np.isnan(v) else v for v in line.tolist()]
+    assert sig["values"] == expected
+    assert len(sig["axes"][0]["values"]) == 50
+
+    m = c.get(base + "?var=map").json()
+    assert m["kind"] == "map" and m["shape"] == [1000, 1000]
+    assert m["stride"] == [3, 3]
+    picked = grid[::3, ::3]
+    assert len(m["values"]) == picked.size
+    assert m["values"] == picked.astype(float).ravel().tolist()
+    assert m["axes"][0]["values"] == list(range(0, 1000, 3))  # no coordinate: the index
+    assert m["axes"][1]["values"] == gy[::3].tolist()
+
+
+def test_what_cannot_be_plotted(plotted) -> None:
+    c, uuid, *_ = plotted
+    cube = c.get(f"/api/plot/{uuid}/measurement.nc?var=cube")
+    assert cube.status == 400 and "1 or 2" in cube.json()["error"]
+    assert c.get(f"/api/plot/{uuid}/measurement.nc?var=nosuch").status == 404
+    text = c.get(f"/api/plot/{uuid}/readme.txt")
+    assert text.status == 400 and "not a NetCDF file" in text.json()["error"]
+    for bad in ("..", "%2e%2e", "/etc/passwd", "../measurement.nc", "x/../measurement.nc"):
+        assert c.get(f"/api/plot/{uuid}/{bad}").status == 404, bad
+        assert c.get(f"/api/plot/{quote(bad, safe='')}/measurement.nc").status == 404, bad
