@@ -81,3 +81,17 @@ def test_what_cannot_be_plotted(plotted) -> None:
     for bad in ("..", "%2e%2e", "/etc/passwd", "../measurement.nc", "x/../measurement.nc"):
         assert c.get(f"/api/plot/{uuid}/{bad}").status == 404, bad
         assert c.get(f"/api/plot/{quote(bad, safe='')}/measurement.nc").status == 404, bad
+
+
+def test_plot_page(plotted) -> None:
+    c, uuid, *_ = plotted
+    listing = c.get(f"/datasets/{uuid}").text
+    assert f'href="/plot/{uuid}/measurement.nc" class=plot' in listing
+    assert f"/plot/{uuid}/readme.txt" not in listing
+    page = c.get(f"/plot/{uuid}/measurement.nc")
+    assert page.status == 200
+    assert f'data-api="/api/plot/{uuid}/measurement.nc"' in page.text
+    js = c.get("/static/plot.js")
+    assert js.status == 200 and "getContext" in js.text and "textContent" in js.text
+    assert c.get(f"/plot/{uuid}/nosuch.nc").status == 404
+    assert c.get(f"/plot/{uuid}/../measurement.nc").status == 404

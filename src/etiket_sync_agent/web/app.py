@@ -132,6 +132,7 @@ def create_app(runtime_factory: Callable[[], Runtime], *, token: str | None = No
         Route("/datasets", pages.dataset_list),
         Route("/datasets/{ref:path}", pages.dataset_page),
         Route("/files/{uuid}/{name:path}", files.download),
+        Route("/plot/{uuid}/{name:path}", pages.plot_page),
         Route("/login", pages.login, methods=["GET"]),
         Route("/login", login_post, methods=["POST"]),
         *api.routes(),

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from etiket_sync_agent.errors import NotFoundError
 from etiket_sync_agent.services import datasets, sources
 from etiket_sync_agent.services.status import status
 from etiket_sync_agent.web.search import search_datasets
@@ -201,8 +202,13 @@ def dataset_page(request: Request) -> Response:
             f"<code>{e(v.sha256[:12])}</code></li>"
             for v in f.versions
         )
+        plot = ""
+        if plottable(f.file_type, f.name):
+            plot_href = f"/plot/{quote(info.uuid, safe='')}/{quote(f.name, safe='/')}"
+            plot = f' · <a href="{e(plot_href)}" class=plot>plot</a>'
         files.append(
-            f'<tr><td><a href="{e(href)}" download>{e(f.name)}</a></td><td>{e(f.file_type)}</td>'
+            f'<tr><td><a href="{e(href)}" download>{e(f.name)}</a>{plot}</td>'
+            f"<td>{e(f.file_type)}</td>"
             f"<td class=num>{e(f.latest.size)}</td><td>{e(f.latest.status.value)}</td>"
             f"<td><ul class=versions>{versions}</ul></td></tr>"
         )
@@ -211,6 +217,35 @@ def dataset_page(request: Request) -> Response:
 <table id=files><thead><tr><th>file</th><th>type</th><th>bytes</th><th>status</th>
 <th>versions</th></tr></thead><tbody>{"".join(files)}</tbody></table>"""
     return page(request, data["name"] or data["uuid"], body)
+
+
+#: file types and endings whose files get a "plot" link
+PLOTTABLE_TYPES = ("HDF5_NETCDF", "NETCDF")
+PLOTTABLE_ENDINGS = (".nc", ".h5", ".hdf5")
+
+
+def plottable(file_type: str | None, name: str) -> bool:
+    return (file_type or "").upper() in PLOTTABLE_TYPES or name.lower().endswith(PLOTTABLE_ENDINGS)
+
+
+def plot_page(request: Request) -> Response:
+    """A variable of a stored NetCDF file drawn by ``static/plot.js`` from /api/plot/."""
+    rt = _rt(request)
+    uuid, name = request.path_params["uuid"], request.path_params["name"]
+    from etiket_sync_agent.web.files import valid_uuid
+    from etiket_sync_agent.web.plots import _stored_file
+
+    if not valid_uuid(uuid):
+        raise NotFoundError(f"no dataset {uuid!r}")
+    _stored_file(rt, uuid, name)  # NotFoundError: 404 page
+    info = rt.store.get_dataset(uuid)
+    api = f"/api/plot/{quote(uuid, safe='')}/{quote(name, safe='/')}"
+    back = f"/datasets/{quote(uuid, safe='')}"
+    body = f"""<p><a href="{e(back)}">{e(info.name)}</a> / {e(name)}</p>
+<label>Variable <select id=variable></select></label> <span id=plot-note class=dim></span>
+<div><canvas id=plot width=800 height=500 data-api="{e(api)}"></canvas></div>
+<script src="/static/plot.js"></script>"""
+    return page(request, f"Plot of {name}", body)
 
 
 def login(request: Request, message: str = "", status_code: int = 200) -> Response:
