@@ -95,3 +95,38 @@ def test_plot_page(plotted) -> None:
     assert js.status == 200 and "getContext" in js.text and "textContent" in js.text
     assert c.get(f"/plot/{uuid}/nosuch.nc").status == 404
     assert c.get(f"/plot/{uuid}/../measurement.nc").status == 404
+
+
+def test_live_file_grows_in_the_plot_data(tmp_path: Path, runtime: Runtime) -> None:
+    """A live version replaced in place (as a running measurement is) gives more points
+    at the next request, and says it is live until it is finalized."""
+    import uuid as uuidlib
+
+    import xarray as xr
+
+    from etiket_sync_agent.store.interface import DatasetSpec, FileStatus
+
+    runtime.store.create_scope("proj")
+    uuid = str(uuidlib.uuid4())
+    runtime.store.upsert_dataset(DatasetSpec(uuid=uuid, scope="proj", name="live run"))
+
+    def write(n: int, status: FileStatus) -> None:
+        path = tmp_path / f"live{n}.nc"
+        xr.Dataset({"v": ("t", np.arange(n, dtype=float))}).to_netcdf(path, engine="h5netcdf")
+        runtime.store.upload_file(uuid, "live.nc", path, file_type="HDF5_NETCDF", status=status)
+
+    write(10, FileStatus.LIVE)
+    server = start_in_thread(lambda: Runtime(runtime.home))
+    try:
+        c = Client(server)
+        first = c.get(f"/api/plot/{uuid}/live.nc?var=v").json()
+        assert first["live"] and len(first["values"]) == 10
+        write(25, FileStatus.LIVE)
+        grown = c.get(f"/api/plot/{uuid}/live.nc?var=v").json()
+        assert grown["live"] and grown["values"] == list(np.arange(25, dtype=float))
+        assert grown["version"] == first["version"]
+        write(30, FileStatus.COMPLETE)
+        done = c.get(f"/api/plot/{uuid}/live.nc?var=v").json()
+        assert not done["live"] and len(done["values"]) == 30
+    finally:
+        server.stop()
