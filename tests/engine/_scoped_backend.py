@@ -72,3 +72,16 @@ class WaitingListBackend(ListBackend):
 
     def creates_scopes_for_unmapped(self) -> bool:
         return False
+
+
+class OwnScopeBackend(ListBackend):
+    """Scope OPTIONAL: a row with a ``scope`` is written there (as the native backend
+    does), one without goes to the item's scope (the source's, or ``default``)."""
+
+    sync_agent_name = "own_scope"
+    scope_requirement = ScopeRequirement.OPTIONAL
+    supports_scope_mapping = False
+
+    def sync_dataset_normal(self, item: SyncItem, ctx: SyncContext) -> None:
+        row = next(r for r in self._rows() if r["id"] == item.identifier)
+        ctx.create_or_update_dataset(name=row["name"], alt_uid=row["id"], scope=row.get("scope"))

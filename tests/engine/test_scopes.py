@@ -78,3 +78,24 @@ def test_unmapped_items_wait_without_a_scope_until_mapped(home, tmp_path: Path) 
     by_name = {d["name"]: d["scope"] for d in datasets.list_datasets(rt)}
     assert by_name == {"one": "project-A", "two": "project-B"}
     rt.close()
+
+
+OWN_SCOPE = EntryPoint("own_scope", "tests.engine._scoped_backend:OwnScopeBackend", BACKEND_GROUP)
+
+
+def test_the_default_scope_is_created_only_when_something_goes_there(home, tmp_path: Path) -> None:
+    rt = Runtime(home, registry=Registry([OWN_SCOPE]))
+    index = tmp_path / "index.json"
+    rows = [{"id": "r1", "name": "one", "lab": "x", "scope": "script-scope"}]
+    index.write_text(json.dumps(rows))
+    rt.store.create_scope("script-scope")
+    sources.add_source(rt, "own_scope", "own", settings={"index_file": str(index)})
+    SyncEngine(rt, FAST).run(once=True)
+    assert {s["name"] for s in datasets.list_scopes(rt)} == {"script-scope"}  # no "default"
+
+    rows.append({"id": "r2", "name": "two", "lab": "x"})  # names no scope: default
+    index.write_text(json.dumps(rows))
+    SyncEngine(rt, FAST).run(once=True)
+    by_name = {d["name"]: d["scope"] for d in datasets.list_datasets(rt)}
+    assert by_name == {"one": "script-scope", "two": "default"}
+    rt.close()

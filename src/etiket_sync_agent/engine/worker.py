@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from etiket_sync_agent.engine.events import ItemFinished, ItemStarted, Reporter
 from etiket_sync_agent.engine.failures import describe_failure, redacted_record
@@ -16,6 +17,9 @@ from etiket_sync_agent.plugins.items import ItemStatus
 from etiket_sync_agent.plugins.record import SyncRecord
 from etiket_sync_agent.state import repository as repo
 from etiket_sync_agent.state.models import Item
+
+if TYPE_CHECKING:
+    from etiket_sync_agent.store.interface import DatasetInfo, DatasetSpec
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +45,13 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
 
     ctx = SyncContext(
         sync_item_,
-        rt.runtime.store,
+        _ScopeOnFirstWrite(rt, sync_item_.scope),
         record,
         converter_lookup=rt.runtime.registry.converter,
         on_dataset_uuid=adopt_uuid,
     )
     now = datetime.now(timezone.utc)
     try:
-        rt.ensure_scope(sync_item_.scope)
         if live:
             backend.sync_dataset_live(sync_item_, ctx)
         else:
@@ -103,6 +106,26 @@ def sync_item(rt: SourceRuntime, item: Item, settings: EngineSettings, report: R
     logger.info("source %s item %s: %s (%.2f s)", rt.name, item.identifier, status, seconds)
     report(ItemFinished(rt.name, item.identifier, status, None, seconds))
     return status
+
+
+class _ScopeOnFirstWrite:
+    """The store as the backend sees it. The item's scope (chosen by the engine:
+    ``default``, the source's, a mapped or backend-named one) is created when a dataset is
+    first written into it, not before the backend runs: a backend that names each
+    dataset's scope itself (native) leaves no empty ``default`` scope behind."""
+
+    def __init__(self, rt: SourceRuntime, scope: str) -> None:
+        self._rt = rt
+        self._store = rt.runtime.store
+        self._scope = scope
+
+    def upsert_dataset(self, spec: DatasetSpec) -> DatasetInfo:
+        if spec.scope == self._scope:
+            self._rt.ensure_scope(self._scope)
+        return self._store.upsert_dataset(spec)
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - everything else as is
+        return getattr(self._store, name)
 
 
 def _wait_for_mapping(rt: SourceRuntime, item: Item, ident: str, report: Reporter) -> str:
