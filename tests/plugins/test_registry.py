@@ -69,7 +69,8 @@ def test_importing_the_cli_does_not_import_heavy_modules() -> None:
     code = (
         "import sys, etiket_sync_agent.cli.app;"
         "heavy = [m for m in ('xarray', 'h5py', 'h5netcdf', 'alembic', 'cookiecutter', "
-        "'watchdog', 'numpy') if m in sys.modules];"
+        "'watchdog', 'numpy', 'starlette', 'uvicorn', 'boto3', 'apprise', "
+        "'prometheus_client', 'psycopg', 'scipy', 'pandas') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

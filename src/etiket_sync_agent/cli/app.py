@@ -592,6 +592,10 @@ from etiket_sync_agent.cli.scaffold_cmd import register as _register_scaffold  #
 
 _register_scaffold(app)
 
+from etiket_sync_agent.cli.web_cmd import register as _register_web  # noqa: E402
+
+_register_web(app)
+
 from etiket_sync_agent.cli.ops_cmd import alerts_app, service_app  # noqa: E402
 
 app.add_typer(service_app, name="service")
