@@ -402,7 +402,7 @@ ITEM_REF += "characters, as `items` shows) or the start of its name."
 def items(
     source: str = SOURCE_NAME,
     status_: str | None = typer.Option(
-        None, "--status", help="pending, live, synchronized or failed."
+        None, "--status", help="pending, live, synchronized, failed or waiting."
     ),
     limit: int | None = typer.Option(None, "--limit", min=1),
     json_: bool = JSON,

@@ -124,6 +124,9 @@ def sources_view(rows: list[dict[str, Any]], title: str | None = None) -> Render
     t.add_column("pending", justify="right")
     t.add_column("live", justify="right")
     t.add_column("failed", justify="right")
+    waiting = any(r["items"].get("waiting") for r in rows)
+    if waiting:  # items of a source that chooses scopes, waiting for `scopes map`
+        t.add_column("waiting", justify="right")
     errors = any(r.get("last_error") for r in rows)
     if errors:
         t.add_column("last error", overflow="fold", ratio=1)
@@ -139,6 +142,10 @@ def sources_view(rows: list[dict[str, Any]], title: str | None = None) -> Render
             str(c["live"]),
             f"[red]{c['failed']}[/]" if c["failed"] else "0",
         ]
+        if waiting:
+            unmapped = ", ".join(escape(i) for i in (r.get("unmapped") or {}))
+            count = c.get("waiting", 0)
+            cells.append(f"[yellow]{count}[/] ({unmapped})" if count else "0")
         t.add_row(*cells, *([escape(r.get("last_error") or "")] if errors else []))
     return t
 

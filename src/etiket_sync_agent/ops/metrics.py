@@ -34,7 +34,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464
 PREFIX = "etiket_sync_"
 #: the item states counted per source (the keys of ``status``'s ``items``)
-ITEM_STATES = ("pending", "live", "synchronized", "failed")
+ITEM_STATES = ("pending", "live", "synchronized", "failed", "waiting")
 
 
 def parse_address(text: str) -> tuple[str, int]:

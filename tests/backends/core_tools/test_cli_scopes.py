@@ -26,6 +26,8 @@ def test_scopes_map_through_the_cli(cli, ct_db: str, writer: ctw.Writer) -> None
     assert "CT_PROJECT_beta" not in {s["name"] for s in scopes}
     shown = cli("status", "--json", as_json=True)["sources"][0]
     assert shown["unmapped"] == {"CT_PROJECT_beta": 1} and shown["items"]["waiting"] == 1
+    table = cli("status").stdout
+    assert "waiting" in table and "CT_PROJECT_beta" in table
 
     out = cli("scopes", "map", "ct", "CT_PROJECT_beta", "beta-scope", "--json", as_json=True)
     assert out["scope"] == "beta-scope" and out["requeued"] == 1
