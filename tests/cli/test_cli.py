@@ -21,7 +21,9 @@ def test_demo_runs_to_completion_and_shows_datasets(cli, home) -> None:
     assert st["loop"]["state"] == "stopped"
     (src,) = st["sources"]
     assert set(src) >= {"name", "backend", "status", "items", "last_error"}
-    assert src["items"] == {"total": 12, "synchronized": 12, "failed": 0, "pending": 0, "live": 0}
+    assert src["items"] == {
+        "total": 12, "synchronized": 12, "failed": 0, "pending": 0, "live": 0, "waiting": 0
+    }  # fmt: skip
     rows = cli("datasets", "list", "--json", as_json=True)
     assert len(rows) == 12 and set(rows[0]) == {"uuid", "name", "scope", "collected", "source"}
     d = cli("datasets", "show", rows[0]["uuid"], "--json", as_json=True)
