@@ -65,18 +65,3 @@ def sync_loop(
     finally:
         if runtime is None:
             rt.close()
-
-
-def main() -> int:
-    from etiket_sync_agent.errors import EtiketSyncError
-
-    try:
-        sync_loop(0)
-    except EtiketSyncError as exc:
-        import sys
-
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    return 0
