@@ -68,3 +68,25 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
 
 def item_status(rt: Runtime, identifier: str, source: str = "lab") -> str | None:
     return items_by_id(rt, source).get(identifier, {}).get("status")
+
+
+def stored_dataset(rt: Runtime, scope: str, alt_uid: str):  # noqa: ANN201 - DatasetInfo | None
+    """The store's dataset with ``alt_uid`` in ``scope`` (None when not there yet)."""
+    return rt.store.find_dataset(scope=scope, alt_uid=alt_uid)
+
+
+def stored_files_of(rt: Runtime, scope: str, alt_uid: str) -> dict:
+    """The files of that dataset by name (empty when it is not there yet)."""
+    ds = stored_dataset(rt, scope, alt_uid)
+    if ds is None:
+        return {}
+    return {f.name: f for f in rt.store.get_dataset(ds.uuid).files}
+
+
+def load_stored_netcdf(rt: Runtime, scope: str, alt_uid: str, name: str):  # noqa: ANN201
+    """The latest version of a stored NetCDF file of that dataset, loaded with xarray."""
+    import xarray as xr
+
+    ds = stored_dataset(rt, scope, alt_uid)
+    with rt.store.open_file(ds.uuid, name) as fh:
+        return xr.load_dataset(fh, engine="h5netcdf")

@@ -11,6 +11,7 @@ import xarray as xr
 
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.services import sources
+from tests.helpers import load_stored_netcdf, stored_dataset, stored_files_of
 
 SCOPE = "proj"
 WRITER = Path(__file__).with_name("_native_writer.py")
@@ -25,20 +26,15 @@ def add_native(rt: Runtime, native_dir: Path, name: str = "nat", **settings: str
 
 
 def stored(rt: Runtime, uuid: str):
-    return rt.store.find_dataset(scope=SCOPE, alt_uid=uuid)
+    return stored_dataset(rt, SCOPE, uuid)
 
 
 def stored_files(rt: Runtime, uuid: str) -> dict:
-    ds = stored(rt, uuid)
-    if ds is None:
-        return {}
-    return {f.name: f for f in rt.store.get_dataset(ds.uuid).files}
+    return stored_files_of(rt, SCOPE, uuid)
 
 
 def load_stored(rt: Runtime, uuid: str, name: str = "grid.hdf5") -> xr.Dataset:
-    ds = stored(rt, uuid)
-    with rt.store.open_file(ds.uuid, name) as fh:
-        return xr.load_dataset(fh, engine="h5netcdf")
+    return load_stored_netcdf(rt, SCOPE, uuid, name)
 
 
 def expected_grid(nx: int, ny: int) -> np.ndarray:

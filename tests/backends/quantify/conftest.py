@@ -23,6 +23,7 @@ from tests.backends.quantify.mc_files import (
     write_nc3,
     write_snapshot,
 )
+from tests.helpers import load_stored_netcdf, stored_dataset, stored_files_of
 
 SCOPE = "qubits"
 
@@ -56,20 +57,15 @@ def add_quantify(rt: Runtime, datadir: Path, name: str = "qd", **settings: str) 
 
 
 def stored(rt: Runtime, tuid: str):
-    return rt.store.find_dataset(scope=SCOPE, alt_uid=tuid)
+    return stored_dataset(rt, SCOPE, tuid)
 
 
 def stored_files(rt: Runtime, tuid: str) -> dict:
-    ds = stored(rt, tuid)
-    if ds is None:
-        return {}
-    return {f.name: f for f in rt.store.get_dataset(ds.uuid).files}
+    return stored_files_of(rt, SCOPE, tuid)
 
 
 def load_stored(rt: Runtime, tuid: str, name: str = "dataset.hdf5") -> xr.Dataset:
-    ds = stored(rt, tuid)
-    with rt.store.open_file(ds.uuid, name) as fh:
-        return xr.load_dataset(fh, engine="h5netcdf")
+    return load_stored_netcdf(rt, SCOPE, tuid, name)
 
 
 class Datadir:
