@@ -46,6 +46,11 @@ class Home:
         return self.data_dir / "store"
 
     @property
+    def spool_dir(self) -> Path:
+        """Converted files of items that wait for an unreachable store (offline-first)."""
+        return self.data_dir / "spool"
+
+    @property
     def lock_file(self) -> Path:
         return self.data_dir / "agent.lock"
 
