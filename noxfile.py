@@ -12,9 +12,15 @@ nox.options.reuse_existing_virtualenvs = False
 nox.options.sessions = ["tests", "lint"]
 
 
-#: Debian packages some tests drive: tmux (`status --watch` in a real terminal) and
-#: systemd-analyze (the service unit is verified); the tests skip with a reason without them
-DEBIAN_TOOLS = {"tmux": "tmux", "systemd-analyze": "systemd"}
+#: Debian packages some tests drive: tmux (`status --watch` in a real terminal),
+#: systemd-analyze (the service unit is verified), Chromium and its WebDriver (the web page
+#: in a real browser, tests/web/browser); outside CI the tests skip with a reason without them
+DEBIAN_TOOLS = {
+    "tmux": "tmux",
+    "systemd-analyze": "systemd",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
+}
 
 
 def _install_debian_tools(session: nox.Session) -> None:
@@ -25,7 +31,16 @@ def _install_debian_tools(session: nox.Session) -> None:
         session.warn(f"not installed (tests that need them skip): {', '.join(missing)}")
         return
     session.run("apt-get", "update", "-qq", external=True, success_codes=[0, 100])
-    session.run("apt-get", "install", "-y", "-qq", *missing, external=True, success_codes=[0, 100])
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        *missing,
+        external=True,
+        success_codes=[0, 100],
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 @nox.session

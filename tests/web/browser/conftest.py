@@ -1,0 +1,161 @@
+"""A real browser for the page: Debian's headless Chromium driven by Selenium through
+Debian's chromedriver (nothing is downloaded: Selenium Manager is never asked).
+
+``nox -s tests`` installs ``chromium`` and ``chromium-driver``; outside CI a machine
+without them skips these tests with the reason, in CI (``CI=true``) they fail instead.
+Every test keeps its screenshots in ``<tmp_path>/screenshots`` (CI artefacts).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-extensions",
+    "--no-first-run",
+    "--window-size=1280,900",
+)
+#: generous: the machine is small and shared; nothing here measures time
+WAIT_S = 90.0
+
+
+def _require_browser() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package (pip install -e '.[test]')")
+    if not missing:
+        return
+    reason = (
+        f"headless Chromium tests need {', '.join(missing)}: "
+        "`nox -s tests` installs them (apt-get install chromium chromium-driver)"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class Browser:
+    """A Selenium driver with the few helpers the tests need, screenshots into ``shots``."""
+
+    def __init__(self, driver: Any, base: str, shots: Path, downloads: Path) -> None:
+        self.driver = driver
+        self.base = base
+        self.shots = shots
+        self.downloads = downloads
+        self._n = 0
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base + path)
+
+    def find(self, css: str) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def find_all(self, css: str) -> list[Any]:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def wait(self, what: str, predicate: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+        """Poll ``predicate`` (DOM reads) until truthy; on time-out fail with a screenshot."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                value = predicate()
+            except (StaleElementReferenceException, LookupError):
+                value = None  # the page replaced what we read: read again
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                shot = self.screenshot(f"timeout-{what}")
+                pytest.fail(f"the page never showed {what} (screenshot: {shot})")
+            time.sleep(0.2)
+
+    def screenshot(self, name: str) -> Path:
+        self._n += 1
+        path = self.shots / f"{self._n:02d}-{name.replace(' ', '-')}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+    def js_errors(self) -> list[str]:
+        """Errors of the page's scripts and refused resources (CSP) seen in the console."""
+        entries = self.driver.get_log("browser")
+        return [
+            e["message"]
+            for e in entries
+            if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+        ]
+
+
+@pytest.fixture
+def browser_factory(tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
+    """``browser_factory(base_url)``: a fresh headless Chromium for the page at ``base_url``.
+
+    At the end each browser must have logged no script error, and is closed.
+    """
+    _require_browser()
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager fetch anything
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    shots = tmp_path / "screenshots"
+    downloads = tmp_path / "downloads"
+    shots.mkdir()
+    downloads.mkdir()
+    opened: list[Browser] = []
+
+    def make(base: str) -> Browser:
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        for arg in ARGS:
+            options.add_argument(arg)
+        options.add_experimental_option(
+            "prefs",
+            {
+                "download.default_directory": str(downloads),
+                "download.prompt_for_download": False,
+                "safebrowsing.enabled": False,
+            },
+        )
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        service = Service(
+            executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")
+        )
+        driver = webdriver.Chrome(options=options, service=service)
+        driver.set_page_load_timeout(WAIT_S)
+        # downloads land in ``downloads`` without a prompt (headless Chromium needs this too)
+        driver.execute_cdp_cmd(
+            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+        b = Browser(driver, base, shots, downloads)
+        opened.append(b)
+        return b
+
+    try:
+        yield make
+    finally:
+        errors = []
+        for b in opened:
+            try:
+                errors += b.js_errors()
+            finally:
+                b.driver.quit()
+    assert not errors, f"the page logged errors in the browser console: {errors}"
