@@ -1,7 +1,7 @@
-"""Fixtures of the store tests: every contract test runs on three stores — an SQLite
-catalog with the local blob folder, a PostgreSQL catalog with the local folder, and a
-PostgreSQL catalog with its blobs in an S3 bucket (moto's server on 127.0.0.1, started
-once per session; every test gets a fresh bucket).
+"""Fixtures of the store tests: PostgreSQL databases and moto's S3 server (on 127.0.0.1,
+started once per session) on which ``test_contract.py`` runs the store contract suite of
+:mod:`etiket_sync_agent.testing` — SQLite + local folder, PostgreSQL + local folder,
+PostgreSQL + S3 (a fresh bucket per test).
 
 PostgreSQL runs on every machine of this project (127.0.0.1:5432, user ``postgres``, trust
 auth). Each test module gets a fresh database, dropped at teardown. If the server is not
@@ -18,11 +18,9 @@ from pathlib import Path
 import pytest
 
 from etiket_sync_agent.store.blob_interface import BlobStorage
-from etiket_sync_agent.store.local import LocalStore
 from tests.store.s3server import S3Server, running_s3_server
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-STORES = ["sqlite", "postgres", "postgres+s3"]
 MiB = 1 << 20
 START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 
@@ -100,27 +98,6 @@ def s3_server() -> Iterator[S3Server]:
         yield server
 
 
-@pytest.fixture(params=STORES)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def catalog_url(store_kind: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None (the default SQLite catalog) or the module's PostgreSQL database, emptied after."""
-    if store_kind == "sqlite":
-        yield None
-        return
-    url = request.getfixturevalue("pg_url")
-    yield url
-    _truncate(url)
-
-
-@pytest.fixture
-def store_root(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
 def s3_storage(server: S3Server, root: Path, bucket: str, **options: object) -> BlobStorage:
     """Blob storage in ``bucket``; small parts so that tests exercise multipart uploads."""
     from etiket_sync_agent.store.s3 import S3BlobStorage, S3Settings
@@ -137,20 +114,7 @@ def s3_storage(server: S3Server, root: Path, bucket: str, **options: object) -> 
 
 
 @pytest.fixture
-def blob_storage(
-    store_kind: str, store_root: Path, request: pytest.FixtureRequest
-) -> BlobStorage | None:
-    """None (the local folder) or a fresh bucket on the test S3 server."""
-    if not store_kind.endswith("+s3"):
-        return None
-    server: S3Server = request.getfixturevalue("s3_server")
-    return s3_storage(server, store_root, server.new_bucket())
-
-
-@pytest.fixture
-def store(
-    store_root: Path, catalog_url: str | None, blob_storage: BlobStorage | None
-) -> Iterator[LocalStore]:
-    s = LocalStore(store_root, catalog_url=catalog_url, blobs=blob_storage)
-    yield s
-    s.close()
+def pg_catalog(pg_url: str) -> Iterator[str]:
+    """The module's PostgreSQL catalog database, emptied after the test."""
+    yield pg_url
+    _truncate(pg_url)

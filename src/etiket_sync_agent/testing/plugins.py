@@ -1,6 +1,6 @@
 """Contract checks for backend and converter plugins — the ones the built-ins pass too.
 
-A plugin package's tests are a few lines::
+A plugin package's tests are a few lines (the names are re-exported by the package)::
 
     from etiket_sync_agent.testing import BackendContractTests
     from etiket_sync_agent_my_backend import MyBackendSync
