@@ -4,6 +4,7 @@ give the stored bytes."""
 from __future__ import annotations
 
 import hashlib
+import json
 from urllib.parse import quote
 
 from tests.web.conftest import PAYLOAD
@@ -54,6 +55,24 @@ def test_search_by_name_and_tag(served) -> None:
     assert served.get("/api/datasets?tag=nothing").json() == []
     page = served.get("/datasets?tag=cooldown").text
     assert "first run" in page and ">second<" not in page
+
+
+def test_search_equals_the_cli_filters(served, cli) -> None:
+    """The page's filters are ``datasets list``'s options, with the same rows."""
+    for query, options in (
+        ("tag=cooldown", ["--tag", "cooldown"]),
+        ("q=RUN&since=2025-01-02&until=2025-01-02", ["--text", "RUN", "--since", "2025-01-02",
+                                                     "--until", "2025-01-02"]),
+        ("attribute=sample%3DA7", ["--attribute", "sample=A7"]),
+        ("q=S&limit=1&offset=1", ["--text", "s", "--limit", "2"]),
+    ):  # fmt: skip
+        rows = json.loads(cli("datasets", "list", *options, "--json").stdout)
+        api = served.get(f"/api/datasets?{query}").json()
+        if "offset=1" in query:
+            rows = rows[1:]
+        assert api == rows and rows, query
+    bad = cli("datasets", "list", "--since", "yesterday", check=False)
+    assert bad.returncode != 0 and "YYYY-MM-DD" in bad.stderr
 
 
 def test_download_is_the_stored_file(served, lab) -> None:

@@ -112,6 +112,14 @@ METRICS = typer.Option(
     help="Serve Prometheus metrics and /healthz at HOST:PORT (a bare port: 127.0.0.1).",
     metavar="HOST:PORT",
 )
+DRY_RUN = typer.Option(
+    False,
+    "--dry-run",
+    help="Discover and read everything and report what would be created or updated in "
+    "the store, changing nothing (the store, the state and the home stay as they are). "
+    "Implies --once.",
+)
+RUN_JSON = typer.Option(False, "--json", help="With --dry-run: print the report as JSON.")
 SUMMARY = typer.Option(
     60.0, "--summary-every", min=0.0, help="Seconds between summary lines of `run`.",
     metavar="SECONDS",
@@ -127,6 +135,8 @@ def _run(
     log_level: str,
     summary_every: float,
     metrics: str | None = None,
+    dry_run: bool = False,
+    json_: bool = False,
 ) -> None:
     import logging
 
@@ -140,6 +150,12 @@ def _run(
     if verbose and quiet:
         raise ConfigError("--verbose and --quiet exclude each other")
     _opts.verbose = _opts.verbose or verbose
+    if dry_run:
+        from etiket_sync_agent.cli.ops_cmd import dry_run as run_dry
+
+        return run_dry(_opts.home, set(source) or None, as_json=json_, quiet=quiet)
+    if json_:
+        raise ConfigError("--json goes with --dry-run", hint="`etiket-sync status --json`")
     rt = _runtime()
     setup_logging(rt.home, getattr(logging, log_level.upper()), console=verbose)
     only = set(source) or None
@@ -185,9 +201,15 @@ def run(
     log_level: str = LOG_LEVEL,
     summary_every: float = SUMMARY,
     metrics: str | None = METRICS,
+    dry_run: bool = DRY_RUN,
+    json_: bool = RUN_JSON,
 ) -> None:
-    """Run the sync loop (until Ctrl-C, or --once / --iterations N)."""
-    _run(once, iterations, verbose, quiet, source, log_level, summary_every, metrics)
+    """Run the sync loop (until Ctrl-C, or --once / --iterations N; --dry-run: report
+    what one run would store, changing nothing)."""
+    _run(
+        once, iterations, verbose, quiet, source, log_level, summary_every, metrics,
+        dry_run, json_,
+    )  # fmt: skip
 
 
 @app.command()
@@ -523,13 +545,32 @@ DATASET_REF += "or the start of its name."
 def datasets_list(
     scope: str | None = typer.Option(None, "--scope"),
     source: str | None = typer.Option(None, "--source"),
+    text: str | None = typer.Option(
+        None, "--text", help="Only names containing TEXT (any case).", metavar="TEXT"
+    ),
+    tag: str | None = typer.Option(None, "--tag", help="Only datasets with this tag."),
+    attribute: str | None = typer.Option(
+        None,
+        "--attribute",
+        help="Only datasets with attribute NAME (=VALUE: with that value).",
+        metavar="NAME[=VALUE]",
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Collected on or after this day (UTC).", metavar="YYYY-MM-DD"
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Collected on or before this day (UTC).", metavar="YYYY-MM-DD"
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1),
     json_: bool = JSON,
 ) -> None:
-    """List datasets, newest first."""
+    """List datasets, newest first (the filters combine: all must match)."""
     from etiket_sync_agent.services import datasets
 
-    rows = datasets.list_datasets(_runtime(), scope, source, limit)
+    rows = datasets.list_datasets(
+        _runtime(), scope, source, limit, text=text, tag=tag, attribute=attribute,
+        since=since, until=until,
+    )  # fmt: skip
     render.print_json(rows) if json_ else render.datasets(rows)
 
 

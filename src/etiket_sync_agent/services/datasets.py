@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,40 @@ def create_scope(rt: Runtime, name: str, description: str = "") -> dict[str, Any
 
 
 def list_datasets(
-    rt: Runtime, scope: str | None = None, source: str | None = None, limit: int | None = None
+    rt: Runtime,
+    scope: str | None = None,
+    source: str | None = None,
+    limit: int | None = None,
+    *,
+    offset: int = 0,
+    text: str | None = None,
+    tag: str | None = None,
+    attribute: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Datasets, newest first. An unknown ``scope`` or ``source`` is NotFoundError (a
-    source is known while it is configured, or while the store holds datasets of it)."""
+    """Datasets, newest first, filtered in the store: ``text`` in the name (any case),
+    ``tag``, ``attribute`` (``name=value``, or a bare ``name``: any value), collected
+    from the day ``since`` to the day ``until`` (``YYYY-MM-DD``, UTC days as listed, both
+    included), in ``scope``/``source``; ``limit`` rows after skipping ``offset``.
+
+    An unknown ``scope`` or ``source`` is NotFoundError (a source is known while it is
+    configured, or while the store holds datasets of it); a malformed filter ConfigError.
+    """
+    filters: dict[str, Any] = {
+        "text": (text or "").strip() or None,
+        "tag": (tag or "").strip() or None,
+        "attribute": parse_attribute(attribute),
+        "since": parse_day(since, "since"),
+        "until": parse_day(until, "until"),
+    }
+    if filters["until"] is not None:
+        filters["until"] += timedelta(days=1)  # the whole day `until` is included
+    if offset < 0:
+        raise ConfigError(f"offset must not be negative, not {offset}")
+    found = rt.store.list_datasets(
+        scope=scope, source=source, limit=limit, offset=offset, **filters
+    )
     rows = [
         {
             "uuid": d.uuid,
@@ -48,13 +79,48 @@ def list_datasets(
             "collected": iso(d.collected),
             "source": d.source,
         }
-        for d in rt.store.list_datasets(scope=scope, source=source, limit=limit)
+        for d in found
     ]
-    if source is not None and not rows:
-        from etiket_sync_agent.state import repository as repo
-
-        repo.get_source(rt.state, source)  # NotFoundError with a hint
+    if source is not None and not rows and not rt.store.list_datasets(source=source, limit=1):
+        _require_configured_source(rt, source)
     return rows
+
+
+def parse_attribute(text: str | None) -> tuple[str, str | None] | None:
+    """``name=value`` as a pair, a bare ``name`` as ``(name, None)``; None when empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    key, equals, value = text.partition("=")
+    if not key.strip():
+        raise ConfigError(f"attribute filter {text!r} has no name", hint="write NAME=VALUE")
+    return key.strip(), value.strip() if equals else None
+
+
+def parse_day(text: str | None, what: str) -> datetime | None:
+    """``YYYY-MM-DD`` as the start of that UTC day; None when empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ConfigError(f"{what} {text!r} is not a date", hint="write YYYY-MM-DD")
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def _require_configured_source(rt: Runtime, source: str) -> None:
+    """NotFoundError (with a hint) unless ``source`` is configured in this home."""
+    if not rt.home.state_db.exists():  # a lab's browser: no agent, no sources here
+        raise NotFoundError(
+            f"no dataset from source {source!r} in the store",
+            hint="list datasets with `etiket-sync datasets list` to see their sources",
+        )
+    from etiket_sync_agent.state import repository as repo
+
+    repo.get_source(rt.state, source)
 
 
 def dataset_json(d: DatasetInfo) -> dict[str, Any]:
@@ -134,7 +200,10 @@ def resolve_dataset(rt: Runtime, ref: str) -> str:
 
 
 def _uuids_of_labelled_items(rt: Runtime, label: str) -> set[str]:
-    """Dataset uuids of items labelled ``label`` in any source (run ids, core-tools ids)."""
+    """Dataset uuids of items labelled ``label`` in any source (run ids, core-tools ids);
+    none where no agent keeps its state (a lab's browser)."""
+    if not rt.home.state_db.exists():
+        return set()
     from etiket_sync_agent.state import repository as repo
 
     out: set[str] = set()

@@ -113,3 +113,32 @@ class FileVersion(Base):
     modified: Mapped[datetime] = mapped_column(default=utcnow)
 
     file: Mapped[File] = relationship(back_populates="versions")
+
+
+class Agent(Base):
+    """The last heartbeat of each agent writing into this catalog (a lab's shared store
+    shows its agents from here; see ``DatasetStore.report_agent``)."""
+
+    __tablename__ = "agents"
+
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    home: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    started: Mapped[datetime | None]
+    heartbeat: Mapped[datetime]
+    sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+#: the listing order of datasets (``lookups.NEWEST_FIRST``) read straight off an index;
+#: SQLite puts NULLs last in a DESC order by itself and refuses the NULLS LAST words
+Index(
+    "ix_datasets_newest_sqlite", Dataset.collected.desc(), Dataset.created.desc(), Dataset.uuid
+).ddl_if(dialect="sqlite")
+Index(
+    "ix_datasets_newest_pg",
+    Dataset.collected.desc().nulls_last(),
+    Dataset.created.desc(),
+    Dataset.uuid,
+).ddl_if(dialect="postgresql")

@@ -107,6 +107,22 @@ class DatasetInfo:
 
 
 @dataclass(frozen=True)
+class AgentReport:
+    """An agent's heartbeat as published into a shared catalog (see
+    :meth:`DatasetStore.report_agent`). ``sources`` is a JSON-able summary per source
+    (name -> status, item counts, last error); never secrets."""
+
+    agent_id: str
+    host: str
+    home: str
+    version: str
+    state: str
+    heartbeat: datetime
+    started: datetime | None = None
+    sources: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class UploadResult:
     """Outcome of a file upload: the version now current and whether bytes were stored."""
 
@@ -161,9 +177,40 @@ class DatasetStore(ABC):
 
     @abstractmethod
     def list_datasets(
-        self, *, scope: str | None = None, source: str | None = None, limit: int | None = None
+        self,
+        *,
+        scope: str | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        text: str | None = None,
+        tag: str | None = None,
+        attribute: tuple[str, str | None] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[DatasetInfo]:
-        """Datasets (without files), newest ``collected`` first, optionally filtered."""
+        """Datasets (without files), newest ``collected`` first (undated last, then newest
+        ``created``), filtered by everything given, the first ``limit`` after skipping
+        ``offset``.
+
+        ``scope``: datasets of that scope (NotFoundError if it does not exist); ``source``:
+        whose provenance is that source; ``text``: whose name contains it, ignoring case
+        (``%`` and ``_`` are plain characters); ``tag``: that carry the tag (exactly);
+        ``attribute``: ``(name, value)`` — that have the attribute, with that value when
+        ``value`` is not None (compared as text: strings as they are, numbers as JSON
+        writes them, booleans as ``true``/``false``); ``since``/``until``: collected at or
+        after ``since`` and before ``until`` (undated datasets never match a date).
+        """
+
+    # -- agents ---------------------------------------------------------------------
+    @abstractmethod
+    def report_agent(self, report: AgentReport) -> None:
+        """Publish an agent's heartbeat: replaces the previous report of
+        ``report.agent_id`` (one row per agent, however often it reports)."""
+
+    @abstractmethod
+    def list_agents(self) -> list[AgentReport]:
+        """Every agent that ever reported into this store, by host then home."""
 
     # -- files ----------------------------------------------------------------------
     @abstractmethod

@@ -12,8 +12,9 @@
 | GET  /api/datasets                       | datasets list [--scope/--source] --json |
 | GET  /api/datasets/{ref}                 | datasets show REF --json             |
 
-``/api/datasets`` also takes the page's search filters (``q`` name text, ``tag``,
-``attribute`` ``name=value``, ``since``/``until`` dates); the rows keep the same shape.
+``/api/datasets`` takes the filters of ``datasets list`` (``q`` is ``--text``, ``tag``,
+``attribute`` ``name=value``, ``since``/``until`` dates, ``scope``, ``source``, ``limit``)
+and ``offset``; the store runs them in its SQL.
 
 Errors are the object ``--json`` commands print on stderr (``error``, ``hint``,
 ``exit_code``, ``type``) with an HTTP status: 404 not found, 400 bad input, 500 else.
@@ -31,7 +32,6 @@ from starlette.routing import Route
 from etiket_sync_agent.errors import ConfigError, EtiketSyncError, NotFoundError
 from etiket_sync_agent.services import datasets, sources
 from etiket_sync_agent.services.status import status
-from etiket_sync_agent.web.search import search_datasets
 from etiket_sync_agent.web.security import same_origin
 
 
@@ -72,7 +72,7 @@ def _rt(request: Request):  # noqa: ANN202
     return request.app.state.runtime.get()
 
 
-def _int(request: Request, name: str) -> int | None:
+def _int(request: Request, name: str, minimum: int = 1) -> int | None:
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
@@ -80,8 +80,8 @@ def _int(request: Request, name: str) -> int | None:
         n = int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
-    if n < 1:
-        raise ConfigError(f"{name} must be at least 1")
+    if n < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
     return n
 
 
@@ -164,24 +164,20 @@ def get_scopes(request: Request) -> Response:
 
 
 def get_datasets(request: Request) -> Response:
+    """``datasets list --json`` with its filters (``q`` is ``--text``), and ``offset``."""
     q = request.query_params
-    rt = _rt(request)
-    if any(q.get(k) for k in ("q", "tag", "attribute", "since", "until")):
-        rows = search_datasets(
-            rt,
-            text=q.get("q"),
-            tag=q.get("tag"),
-            attribute=q.get("attribute"),
-            since=q.get("since"),
-            until=q.get("until"),
-            scope=q.get("scope"),
-            source=q.get("source"),
-            limit=_int(request, "limit") or 500,
-        )
-    else:
-        rows = datasets.list_datasets(
-            rt, q.get("scope") or None, q.get("source") or None, _int(request, "limit")
-        )
+    rows = datasets.list_datasets(
+        _rt(request),
+        q.get("scope") or None,
+        q.get("source") or None,
+        _int(request, "limit"),
+        offset=(_int(request, "offset", minimum=0) or 0),
+        text=q.get("q"),
+        tag=q.get("tag"),
+        attribute=q.get("attribute"),
+        since=q.get("since"),
+        until=q.get("until"),
+    )
     return JSON(rows)
 
 

@@ -17,8 +17,9 @@ from starlette.responses import HTMLResponse, Response
 from etiket_sync_agent.errors import NotFoundError
 from etiket_sync_agent.services import datasets, sources
 from etiket_sync_agent.services.status import status
-from etiket_sync_agent.web.search import search_datasets
 
+#: datasets on one page of the Datasets list (the store may hold 100k)
+PAGE_LIMIT = 200
 COUNT_KEYS = ("total", "pending", "live", "synchronized", "failed", "waiting")
 NAV = (("/", "Overview"), ("/problems", "Problems"), ("/datasets", "Datasets"))
 
@@ -63,7 +64,11 @@ def source_rows(rows: list[dict[str, Any]]) -> str:
     out = []
     for s in _sources_order(rows):
         bad = s["status"] == "error" or s["items"]["failed"]
-        cells = "".join(f"<td class=num>{e(s['items'][k])}</td>" for k in COUNT_KEYS)
+        cells = "".join(
+            f"<td class={'num alarm' if k == 'failed' and s['items'][k] else 'num'}>"
+            f"{e(s['items'][k])}</td>"
+            for k in COUNT_KEYS
+        )
         out.append(
             f"<tr{' class=bad' if bad else ''}><td>{e(s['name'])}</td><td>{e(s['backend'])}</td>"
             f"<td>{e(s['status'])}</td><td>{e(s['scope'])}</td>{cells}"
@@ -72,11 +77,33 @@ def source_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def summary(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """The Overview's line at a glance, as (css class, text); ``app.js`` words it the same."""
+    total = {k: sum(s["items"][k] for s in rows) for k in COUNT_KEYS}
+    in_error = sum(s["status"] == "error" for s in rows)
+    if in_error or total["failed"]:
+        parts = [f"{total['failed']} failed item(s)"] if total["failed"] else []
+        parts += [f"{in_error} source(s) in error"] if in_error else []
+        return "error", " and ".join(parts) + "."
+    if total["pending"] or total["live"]:
+        return "busy", f"Synchronizing: {total['pending']} pending, {total['live']} live."
+    if total["waiting"]:
+        return "warn", f"{total['waiting']} item(s) waiting for a scope mapping."
+    if not rows:
+        return "dim", "No source yet: add one with etiket-sync add-source."
+    if not total["total"]:
+        return "dim", "No item found yet."
+    return "ok", f"Everything is synchronized ({total['synchronized']} item(s))."
+
+
 def overview(request: Request) -> Response:
     data = status(_rt(request))
     loop = data["loop"]
     heads = "".join(f"<th>{k}</th>" for k in COUNT_KEYS)
+    css, text = summary(data["sources"])
     body = f"""
+<p id=summary class={css}><span id=summary-text>{e(text)}</span>
+<a href="/problems" id=summary-link{"" if css == "error" else " hidden"}>See Problems</a></p>
 <p id=loop data-state="{e(loop["state"])}">
 Agent: <strong id=loop-state>{e(loop["state_text"])}</strong>
 · heartbeat <span id=loop-heartbeat>{e(loop["last_heartbeat"] or "none")}</span>
@@ -147,15 +174,34 @@ def dataset_list(request: Request) -> Response:
         f"{e(s['name'])} ({e(s['datasets'])})</option>"
         for s in scopes
     )
-    rows = search_datasets(
+    offset = int(q["offset"]) if q.get("offset", "").isdigit() else 0
+    rows = datasets.list_datasets(
         rt,
+        scope or None,
+        limit=PAGE_LIMIT + 1,  # one more: is there a next page?
+        offset=offset,
         text=text,
         tag=tag,
         attribute=attribute,
         since=since,
         until=until,
-        scope=scope or None,
     )
+    more = len(rows) > PAGE_LIMIT
+    rows = rows[:PAGE_LIMIT]
+    pager = ""
+    if more or offset:
+        keep = {k: v for k, v in q.items() if k != "offset" and v}
+        links = []
+        if offset:
+            prev = urlencode({**keep, "offset": max(offset - PAGE_LIMIT, 0)})
+            links.append(f'<a href="/datasets?{e(prev)}" id=newer>newer</a>')
+        if more:
+            nxt = urlencode({**keep, "offset": offset + PAGE_LIMIT})
+            links.append(f'<a href="/datasets?{e(nxt)}" id=older>older</a>')
+        pager = f"<p class=pager>{' · '.join(links)}</p>"
+    shown = f"{len(rows)} dataset(s)."
+    if more or offset:
+        shown += f" Showing {offset + 1}–{offset + len(rows)}, newest first."
     lines = "".join(
         f'<tr><td><a href="/datasets/{e(quote(d["uuid"], safe=""))}">{e(d["name"])}</a></td>'
         f"<td><code>{e(d['uuid'][:8])}</code></td><td>{e(d['scope'])}</td>"
@@ -170,9 +216,9 @@ def dataset_list(request: Request) -> Response:
 <label>from <input type=date name=since value="{e(since)}"></label>
 <label>to <input type=date name=until value="{e(until)}"></label>
 <select name=scope>{options}</select> <button>Search</button></form>
-<p class=dim>{len(rows)} dataset(s).</p>
+<p class=dim>{shown}</p>
 <table id=datasets><thead><tr><th>name</th><th>id</th><th>scope</th><th>collected</th>
-<th>source</th></tr></thead><tbody>{lines}</tbody></table>"""
+<th>source</th></tr></thead><tbody>{lines}</tbody></table>{pager}"""
     return page(request, "Datasets", body)
 
 

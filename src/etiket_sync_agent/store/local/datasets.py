@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import StoreError
-from etiket_sync_agent.store.catalog import Dataset
 from etiket_sync_agent.store.interface import DatasetInfo, DatasetSpec
 from etiket_sync_agent.store.local import lookups as q
 from etiket_sync_agent.store.local.infos import dataset_info, dataset_info_from
@@ -54,19 +53,3 @@ def find_dataset(session: Session, scope: str, alt_uid: str) -> DatasetInfo | No
     scope_row = q.scope_by_name(session, scope)
     row = None if scope_row is None else q.dataset_by_alt_uid(session, scope_row.id, alt_uid)
     return None if row is None else dataset_info(row, q.files_of(session, row.uuid))
-
-
-def list_datasets(
-    session: Session, scope: str | None, source: str | None, limit: int | None
-) -> list[DatasetInfo]:
-    """Datasets without files: newest ``collected`` first (undated last, newest created)."""
-    query = select(Dataset).order_by(
-        Dataset.collected.desc().nulls_last(), Dataset.created.desc(), Dataset.uuid
-    )
-    if source is not None:
-        query = query.where(Dataset.source == source)
-    if limit is not None:
-        query = query.limit(limit)
-    if scope is not None:
-        query = query.where(Dataset.scope_id == q.require_scope(session, scope).id)
-    return [dataset_info(row, ()) for row in session.scalars(query)]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from etiket_sync_agent.errors import NotFoundError
@@ -115,3 +116,96 @@ def require_version(session: Session, uuid: str, name: str, version: int | None)
             f"dataset {uuid} has no {what}", hint="see its files with `etiket-sync datasets show`"
         )
     return row
+
+
+# -- dataset search ---------------------------------------------------------------------
+#: the listing order: newest collected first, undated last, then newest created (the
+#: index ix_datasets_newest of migration 0002 serves it, so a page costs no sort)
+NEWEST_FIRST = (Dataset.collected.desc().nulls_last(), Dataset.created.desc(), Dataset.uuid)
+
+# Tags and attributes are JSON columns (portable across both databases); the tests of a
+# dataset's JSON need each database's own functions. SQLite: json_each; PostgreSQL: the
+# json(b) operators (the columns are ``json`` there).
+_TAG = {
+    "sqlite": "EXISTS (SELECT 1 FROM json_each(datasets.tags) AS t WHERE t.value = :q_tag)",
+    "postgresql": "CAST(datasets.tags AS jsonb) @> jsonb_build_array(CAST(:q_tag AS text))",
+}
+_HAS_ATTRIBUTE = {
+    "sqlite": "EXISTS (SELECT 1 FROM json_each(datasets.attributes) AS a "
+    "WHERE a.key = :q_attr_key)",
+    "postgresql": "json_extract_path(datasets.attributes, CAST(:q_attr_key AS text)) IS NOT NULL",
+}
+# the value as text: strings as they are, numbers as JSON writes them, true/false
+_ATTRIBUTE_IS = {
+    "sqlite": "EXISTS (SELECT 1 FROM json_each(datasets.attributes) AS a "
+    "WHERE a.key = :q_attr_key AND (CASE a.type WHEN 'true' THEN 'true' "
+    "WHEN 'false' THEN 'false' ELSE CAST(a.value AS TEXT) END) = :q_attr_value)",
+    "postgresql": "json_extract_path_text(datasets.attributes, CAST(:q_attr_key AS text)) "
+    "= CAST(:q_attr_value AS text)",
+}
+
+
+def _like_pattern(fragment: str) -> str:
+    """``%fragment%`` with LIKE's wildcards in ``fragment`` taken literally."""
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _json_test(dialect: str, sql: dict[str, str], **params: Any) -> ColumnElement[bool]:
+    try:
+        clause = sql[dialect]
+    except KeyError:
+        from etiket_sync_agent.errors import StoreError
+
+        raise StoreError(f"searching tags and attributes is not supported on {dialect}") from None
+    return text(clause).bindparams(**params)  # type: ignore[return-value]
+
+
+def search_datasets(
+    session: Session,
+    *,
+    scope: str | None = None,
+    source: str | None = None,
+    text_in_name: str | None = None,
+    tag: str | None = None,
+    attribute: tuple[str, str | None] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[tuple[dict[str, Any], str]]:
+    """The rows (column values, scope name) of the datasets matching every filter given,
+    in :data:`NEWEST_FIRST` order (see ``DatasetStore.list_datasets`` for the filters)."""
+    dialect = session.get_bind().dialect.name
+    query = select(DATASETS, Scope.name.label("scope_name")).join(
+        Scope, Scope.id == DATASETS.c.scope_id
+    )
+    where: list[ColumnElement[bool]] = []
+    if scope is not None:
+        where.append(DATASETS.c.scope_id == require_scope_id(session, scope))
+    if source is not None:
+        where.append(DATASETS.c.source == source)
+    if text_in_name:
+        where.append(DATASETS.c.name.ilike(_like_pattern(text_in_name), escape="\\"))
+    if tag is not None:
+        where.append(_json_test(dialect, _TAG, q_tag=tag))
+    if attribute is not None:
+        key, value = attribute
+        if value is None:
+            where.append(_json_test(dialect, _HAS_ATTRIBUTE, q_attr_key=key))
+        else:
+            where.append(_json_test(dialect, _ATTRIBUTE_IS, q_attr_key=key, q_attr_value=value))
+    if since is not None:
+        where.append(DATASETS.c.collected >= since)
+    if until is not None:
+        where.append(DATASETS.c.collected < until)
+    query = query.where(*where).order_by(*NEWEST_FIRST)
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    out = []
+    for row in session.execute(query).mappings():
+        values = dict(row)
+        out.append((values, values.pop("scope_name")))
+    return out

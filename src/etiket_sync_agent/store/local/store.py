@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -12,8 +13,9 @@ from etiket_sync_agent.store import interface as api
 from etiket_sync_agent.store.blob_interface import BlobStorage
 from etiket_sync_agent.store.blobs import BlobStore
 from etiket_sync_agent.store.catalog import Dataset, File, FileVersion, Scope
-from etiket_sync_agent.store.local import datasets, gc, scopes, verify
-from etiket_sync_agent.store.local.lookups import require_version
+from etiket_sync_agent.store.local import agents, datasets, gc, scopes, verify
+from etiket_sync_agent.store.local.infos import dataset_info_from
+from etiket_sync_agent.store.local.lookups import require_version, search_datasets
 from etiket_sync_agent.store.local.transactions import WRITE_ATTEMPTS, Catalog
 from etiket_sync_agent.store.local.validation import check_file_name, check_text, dataset_values
 from etiket_sync_agent.store.local.versioning import record_upload
@@ -81,11 +83,42 @@ class LocalStore(api.DatasetStore):
             return datasets.find_dataset(session, scope, alt_uid)
 
     def list_datasets(
-        self, *, scope: str | None = None, source: str | None = None, limit: int | None = None
+        self,
+        *,
+        scope: str | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        text: str | None = None,
+        tag: str | None = None,
+        attribute: tuple[str, str | None] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[api.DatasetInfo]:
-        """Datasets without files: newest ``collected`` first (undated last, newest created)."""
+        """Datasets without files, filtered in the catalog's SQL (see the interface)."""
         with self._catalog.read() as session:
-            return datasets.list_datasets(session, scope, source, limit)
+            rows = search_datasets(
+                session,
+                scope=scope,
+                source=source,
+                text_in_name=text,
+                tag=tag,
+                attribute=attribute,
+                since=since,
+                until=until,
+                limit=limit,
+                offset=offset,
+            )
+        return [dataset_info_from(values, scope_name) for values, scope_name in rows]
+
+    # -- agents -------------------------------------------------------------------------
+    def report_agent(self, report: api.AgentReport) -> None:
+        check_text("agent id", report.agent_id, 64, required=True)
+        self._catalog.write(lambda s: agents.report_agent(s, report))
+
+    def list_agents(self) -> list[api.AgentReport]:
+        with self._catalog.read() as session:
+            return agents.list_agents(session)
 
     # -- files --------------------------------------------------------------------------
     def upload_file(
