@@ -342,3 +342,72 @@ def serve_metrics(rt: Any, metrics: str | None):  # noqa: ANN201 - OpsHandle (la
             f"Metrics on {handle.metrics_url}/metrics, health on {handle.metrics_url}/healthz"
         )
     return handle
+
+
+# -- run --dry-run ---------------------------------------------------------------------
+
+_ACTION_STYLE = {"new": "green", "updated": "yellow", "new_version": "yellow",
+                 "replaced": "cyan", "finalized": "cyan", "unchanged": "dim"}  # fmt: skip
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _file_action(f: dict[str, Any]) -> str:
+    text = {"new_version": f"new version {f['version']}", "replaced": "live content replaced"}
+    label = text.get(f["action"], f["action"])
+    live = " (live)" if f["status"] == "live" else ""
+    return f"[{_ACTION_STYLE[f['action']]}]{label}[/]{live}"
+
+
+def dry_run(home: Path | None, only: set[str] | None, *, as_json: bool, quiet: bool) -> None:
+    """``etiket-sync run --dry-run``: run the engine against copies, render the report."""
+    from etiket_sync_agent.engine.dry_run import dry_run as run_dry
+    from etiket_sync_agent.home import Home
+
+    where = Home.resolve(home)
+    if as_json or quiet or not render.err_console.is_terminal:
+        report = run_dry(where, only)
+    else:
+        with render.err_console.status("Dry run: discovering and reading every source..."):
+            report = run_dry(where, only)
+    if as_json:
+        render.print_json(report)
+        return
+    console, esc = render.console, render.escape
+    if report["datasets"]:
+        table = render.Table(title="Dry run: what `etiket-sync run --once` would store")
+        for col in ("source", "dataset", "scope", "tags", "action", "file", "file action", "size"):
+            table.add_column(col, justify="right" if col == "size" else "left")
+        for d in report["datasets"]:
+            action = f"[{_ACTION_STYLE[d['action']]}]{d['action']}[/]"
+            tags = esc(", ".join(d["tags"]))
+            first = [esc(d["source"] or ""), esc(d["name"]), esc(d["scope"]), tags, action]
+            for f in d["files"] or [None]:
+                cells = ["", "", ""]
+                if f is not None:
+                    cells = [esc(f["name"]), _file_action(f), _size(f["size"])]
+                table.add_row(*first, *cells)
+                first = [""] * 5
+        console.print(table)
+    t = report["totals"]
+    ds, fs = t["datasets"], t["files"]
+    console.print(
+        f"Would store {ds['new']} new and {ds['updated']} updated dataset(s); "
+        f"{fs['new']} new file(s), {fs['new_version']} new version(s), "
+        f"{fs['replaced'] + fs['finalized']} live update(s), {fs['unchanged']} unchanged; "
+        f"{_size(t['bytes'])} to upload"
+        + (f"; new scope(s): {', '.join(report['scopes'])}" if report["scopes"] else "")
+        + f". Sources: {', '.join(report['sources']) or 'none'}.",
+        highlight=False,
+    )
+    for p in report["problems"]:
+        what = f"{p['source']}: {p['item']}" if p["item"] else f"source {p['source']}"
+        color = "yellow" if p["status"] == "waiting" else "red"
+        console.print(f"[{color}]{p['status']}[/] {esc(what)}: {esc(p['error'] or '')}")
+    console.print("Nothing was changed (--dry-run).", style="dim")
