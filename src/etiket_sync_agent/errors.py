@@ -74,6 +74,14 @@ class StoreError(EtiketSyncError):
     """The dataset store rejected an operation."""
 
 
+class StoreUnreachableError(StoreError):
+    """The dataset store (its catalog database, its bucket or its folder) cannot be
+    reached. Not the item's fault: the engine counts no attempt, keeps the item waiting
+    and resumes it when the store answers again (see ``engine/store_health.py``)."""
+
+    retryable = True
+
+
 class DatasetError(EtiketSyncError):
     """One dataset cannot be synchronized; recorded on its item, the loop goes on.
 

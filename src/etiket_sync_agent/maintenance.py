@@ -4,6 +4,8 @@
   commit of its catalog row), the old content of a live version whose replacement was
   committed just before the kill, temp files of uploads in ``store/tmp``
   (:meth:`LocalStore.gc`, safe while other processes use the store);
+* in the spool (``<home>/spool``, :mod:`etiket_sync_agent.engine.spool`): the converted
+  files kept for items whose source or item no longer exists;
 * in the system temp folder: ``etiket-sync-<pid>-*`` scratch folders of processes that
   are gone (see :func:`etiket_sync_agent.plugins.context.scratch_prefix`), and older
   ``etiket-sync-*`` folders without a pid that nothing touched for a day.
@@ -42,16 +44,18 @@ class SweepSummary:
     blobs_removed: int = 0
     tmp_removed: int = 0
     scratch_removed: int = 0
+    spool_removed: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def removed(self) -> int:
-        return self.blobs_removed + self.tmp_removed + self.scratch_removed
+        return self.blobs_removed + self.tmp_removed + self.scratch_removed + self.spool_removed
 
     def __str__(self) -> str:
         text = (
             f"{self.blobs_removed} unreferenced blob(s), {self.tmp_removed} store temp "
-            f"file(s), {self.scratch_removed} scratch folder(s) removed"
+            f"file(s), {self.scratch_removed} scratch folder(s), {self.spool_removed} orphaned "
+            "spool folder(s) removed"
         )
         return text + (f"; {len(self.errors)} error(s)" if self.errors else "")
 
@@ -76,6 +80,10 @@ def sweep_at_start(rt: Runtime, *, stale_after: float = STALE_AFTER_S) -> SweepS
     except Exception as exc:  # noqa: BLE001 - a sweep must never stop the start
         summary.errors.append(f"store: {error_line(exc)}")
     try:
+        summary.spool_removed = sweep_spool(rt)
+    except Exception as exc:  # noqa: BLE001 - e.g. a busy state DB: next start
+        summary.errors.append(f"spool: {error_line(exc)}")
+    try:
         summary.scratch_removed = sweep_scratch(stale_after=stale_after)
     except OSError as exc:
         summary.errors.append(f"scratch folders: {exc}")
@@ -84,6 +92,17 @@ def sweep_at_start(rt: Runtime, *, stale_after: float = STALE_AFTER_S) -> SweepS
     for err in summary.errors:
         logger.warning("start-up sweep: %s", err)
     return summary
+
+
+def sweep_spool(rt: Runtime) -> int:
+    """Remove the spool folders of items that no longer exist (their source was removed);
+    returns how many."""
+    from etiket_sync_agent.engine import spool
+    from etiket_sync_agent.state import repository as repo
+
+    if not rt.home.spool_dir.is_dir():
+        return 0
+    return spool.sweep(rt.home.spool_dir, repo.item_ids(rt.state))
 
 
 def sweep_scratch(temp_dir: Path | None = None, *, stale_after: float = STALE_AFTER_S) -> int:

@@ -67,6 +67,19 @@ def json_error(message: str, hint: str | None, exit_code: int, kind: str) -> Non
     sys.stderr.write(json.dumps(obj) + "\n")
 
 
+def clock(value: str | None) -> str:
+    """``HH:MM`` in local time for today, else the full :func:`when`."""
+    if not value:
+        return ""
+    try:
+        local = datetime.fromisoformat(value).astimezone()
+    except ValueError:
+        return value
+    if local.date() == datetime.now().astimezone().date():
+        return local.strftime("%H:%M")
+    return when(value)
+
+
 def when(value: str | None) -> str:
     """The one human time format: local time with its UTC offset,
     ``2026-11-30 14:05:09 +01:00`` (the services give ISO 8601 with offset)."""
@@ -100,6 +113,18 @@ def status_view(data: dict[str, Any]) -> RenderableType:
     ]
     if loop.get("message"):
         parts.append(Text(loop["message"], style="red"))
+    store = data.get("store") or {}
+    if store and not store.get("reachable", True):
+        since = store.get("unreachable_since")
+        text = "Store: unreachable" + (f" since {clock(since)}" if since else "")
+        text += f" ({store.get('waiting_items', 0)} item(s) waiting for it; they resume by"
+        text += " themselves)"
+        if store.get("error"):
+            text += f": {store['error']}"
+        parts.append(Text(text, style="red"))
+    elif store.get("waiting_items"):
+        n = store["waiting_items"]
+        parts.append(Text(f"Store: reachable again; {n} item(s) about to resume", style="yellow"))
     parts.append(Text(f"home: {data['home']}", style="dim"))
     parts.append(sources_view(data["sources"], title="Sources"))
     return Group(*parts)
@@ -124,8 +149,8 @@ def sources_view(rows: list[dict[str, Any]], title: str | None = None) -> Render
     t.add_column("pending", justify="right")
     t.add_column("live", justify="right")
     t.add_column("failed", justify="right")
-    waiting = any(r["items"].get("waiting") for r in rows)
-    if waiting:  # items of a source that chooses scopes, waiting for `scopes map`
+    waiting = any(r["items"].get("waiting") or r.get("waiting_for_store") for r in rows)
+    if waiting:  # for `scopes map` (a source that chooses scopes), or for the store
         t.add_column("waiting", justify="right")
     errors = any(r.get("last_error") for r in rows)
     if errors:
@@ -144,8 +169,10 @@ def sources_view(rows: list[dict[str, Any]], title: str | None = None) -> Render
         ]
         if waiting:
             unmapped = ", ".join(escape(i) for i in (r.get("unmapped") or {}))
-            count = c.get("waiting", 0)
-            cells.append(f"[yellow]{count}[/] ({unmapped})" if count else "0")
+            for_store = r.get("waiting_for_store") or 0
+            why = ([f"store {for_store}"] if for_store else []) + ([unmapped] if unmapped else [])
+            count = max(c.get("waiting", 0), for_store)
+            cells.append(f"[yellow]{count}[/] ({'; '.join(why)})" if count else "0")
         t.add_row(*cells, *([escape(r.get("last_error") or "")] if errors else []))
     return t
 
@@ -191,6 +218,8 @@ def items(rows: list[dict[str, Any]]) -> None:
         detail = r.get("last_error") or ""
         if r["status"] == "failed" and r.get("next_retry"):
             detail += f" (retry at {when(r['next_retry'])})"
+        elif r.get("waiting_for") == "store":
+            detail += " (resumes by itself when the store answers)"
         elif r["status"] == "pending" and r.get("next_retry"):
             detail += f"still changing: waits until {when(r['next_retry'])}"
         if r.get("warnings"):

@@ -16,6 +16,10 @@ for the file system, a permission, a folder where a file should be) only delays 
 * ``MemoryError``: retried (memory may be free later).
 * Anything else is a bug in a backend: its type and text, retried.
 
+A store that cannot be reached is no failure of the item (see
+:func:`store_unreachable_reason` and :mod:`etiket_sync_agent.engine.store_health`): the
+worker keeps such an item waiting and counts no attempt.
+
 Every line is passed through :func:`~etiket_sync_agent.plugins.config.redact_text`, so
 a connection string or password quoted in an exception never reaches ``status``, the
 items listing or the log.
@@ -28,7 +32,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from etiket_sync_agent.errors import EtiketSyncError, error_line
+from etiket_sync_agent.errors import EtiketSyncError, StoreUnreachableError, error_line
 from etiket_sync_agent.plugins.config import redact_text, secret_values
 
 #: OSError numbers that no retry can cure: they need the user (or never change)
@@ -131,3 +135,112 @@ def redacted_record(record: dict[str, Any], config: Any = None) -> dict[str, Any
         return value
 
     return walk(record)
+
+
+# -- an unreachable store ---------------------------------------------------------------
+
+#: HTTP statuses of an S3 server that is down or overloaded (what botocore's own retries
+#: did not get through): the store is unavailable, the item is not at fault. A 500 is
+#: left out on purpose: an object the server keeps failing on would otherwise wait forever.
+_UNAVAILABLE_HTTP = {502, 503, 504}
+_UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "503", "502", "504"}
+#: PostgreSQL SQLSTATEs of a server going away or not accepting connections yet
+_PG_GONE_STATES = {"57P01", "57P02", "57P03"}
+#: OSError numbers of a network/disk path that went away
+_GONE_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ETIMEDOUT,
+    errno.EPIPE,
+    getattr(errno, "EHOSTDOWN", -1),
+    getattr(errno, "ENOTCONN", -2),
+    getattr(errno, "ESTALE", -3),
+}
+
+
+def chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it (``__cause__``, else ``__context__``), outermost first."""
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        out.append(cur)
+        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
+    return out
+
+
+def find_unreachable(exc: BaseException) -> StoreUnreachableError | None:
+    """The :class:`StoreUnreachableError` in ``exc``'s cause chain (a backend may have
+    wrapped it in its own error), or None."""
+    for e in chain(exc):
+        if isinstance(e, StoreUnreachableError):
+            return e
+    return None
+
+
+def store_unreachable_reason(exc: BaseException) -> str | None:
+    """Why ``exc``, raised by a call into the store, means the store cannot be reached —
+    a short phrase — or None when it does not say so by itself.
+
+    Looks along the cause chain (the store wraps driver errors in ``StoreError``):
+    botocore/urllib3 connection errors, connect and read timeouts, closed connections,
+    HTTP 502/503/504 and ``SlowDown``; psycopg connection failures (no SQLSTATE, class
+    ``08``, server shut down) and SQLAlchemy disconnects; Python's own connection errors
+    and socket timeouts. Other errors of the store (a missing content, a full disk, an
+    SQLite file that cannot be opened) need a probe of the store to tell
+    (:func:`etiket_sync_agent.engine.store_health.StoreHealth.confirm`).
+    """
+    for e in chain(exc):
+        if isinstance(e, StoreUnreachableError):
+            return e.message
+        reason = _unreachable(e)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _unreachable(e: BaseException) -> str | None:
+    module = type(e).__module__ or ""
+    names = {c.__name__ for c in type(e).__mro__}
+    if module.startswith(("botocore", "urllib3")):
+        if "SSLError" in names:
+            return None  # a certificate problem: the user must act
+        if names & {
+            "ConnectionError",
+            "HTTPClientError",
+            "NewConnectionError",
+            "ProtocolError",
+            "MaxRetryError",
+            "TimeoutError",
+            "ReadTimeoutError",
+        }:
+            return f"cannot reach the S3 endpoint ({type(e).__name__})"
+        if "ClientError" in names:
+            response = getattr(e, "response", None) or {}
+            code = str((response.get("Error") or {}).get("Code", ""))
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if status in _UNAVAILABLE_HTTP or code in _UNAVAILABLE_CODES:
+                return f"the S3 server is unavailable ({status or ''} {code})".replace("( ", "(")
+        return None
+    if module.startswith("psycopg"):
+        if not names & {"OperationalError", "InterfaceError"}:
+            return None
+        state = getattr(e, "sqlstate", None)
+        if state is None or state.startswith("08") or state in _PG_GONE_STATES:
+            return "cannot reach the catalog database"
+        return None
+    if module.startswith("sqlalchemy"):
+        if getattr(e, "connection_invalidated", False):
+            return "the connection to the catalog database was lost"
+        return None
+    if isinstance(e, (ConnectionError, TimeoutError)) or (
+        isinstance(e, OSError) and e.errno in _GONE_ERRNOS
+    ):
+        return f"the store's network connection failed ({describe_os_error(e)})"
+    if type(e).__name__ == "gaierror":
+        return "the store's host name cannot be resolved"
+    return None

@@ -9,6 +9,10 @@ is asked for due items only when it may have some (:mod:`due_order`).
 Nothing a source, a user or a busy state database does ends the loop (:mod:`guards`): a
 source removed, paused or edited while it is discovered or synchronized stops or changes
 at the next step; a ``database is locked`` becomes an item or source error.
+
+An unreachable store stops no discovery either (:mod:`store_health`): after the first
+item that meets it, the loop synchronizes nothing until a probe of the store, due at a
+backed-off time, finds it again — then the items waiting for it resume by themselves.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from etiket_sync_agent.engine.guards import bookkeeping, is_database_busy
 from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.engine.source_runtime import SourceRuntime, source_version
 from etiket_sync_agent.engine.state_changes import StateChanges
+from etiket_sync_agent.engine.store_health import StoreHealth
 from etiket_sync_agent.engine.worker import sync_item
 from etiket_sync_agent.errors import AlreadyRunningError, error_line
 from etiket_sync_agent.locking import FileLock
@@ -92,6 +97,8 @@ class SyncEngine:
         self._once = False
         #: the "running" status fields until they have been written (see _heartbeat)
         self._started: dict[str, object] = {}
+        #: whether the store can be reached (probed while it cannot)
+        self.health = StoreHealth(runtime, self.settings.retry)
 
     # -- control -----------------------------------------------------------------------
     def stop(self) -> None:
@@ -126,6 +133,8 @@ class SyncEngine:
             swept = sweep_at_start(self.runtime)
             if swept.removed or swept.errors:
                 logger.info("start-up sweep: %s", swept)
+            # items still waiting for the store from the last run: probe it at once
+            bookkeeping("store status", self.health.restore)
             self._started = {
                 "state": "running",
                 "pid": os.getpid(),
@@ -189,6 +198,7 @@ class SyncEngine:
         for rt in runtimes:
             if once or rt.discovery_due(now, slack):
                 self._discover(rt, summary, force=once, slack=slack)
+        self._probe_store(runtimes)
         now = time.monotonic()
         if now + slack >= self._recheck_at:
             self._recheck(runtimes, now)
@@ -210,6 +220,14 @@ class SyncEngine:
                 lambda: repo.set_loop_status(self.runtime.state, iteration=self._iteration),
             )
         self.report(IterationFinished(self._iteration, attempted, failed))
+
+    def _probe_store(self, runtimes: list[SourceRuntime]) -> None:
+        """While the store is down, probe it when due; when it is back, the items that
+        waited for it are pending again: every source looks for work."""
+        nxt = self.health.next_probe()
+        if nxt is not None and time.monotonic() >= nxt and self.health.ready():
+            for rt in runtimes:
+                rt.work_at = 0.0
 
     def _recheck(self, runtimes: list[SourceRuntime], now: float) -> None:
         """Look at the items of all sources at once (one query): which have work due, and
@@ -404,6 +422,10 @@ class SyncEngine:
                     return attempted, failed
                 if attempted and self._sources_changed():
                     return attempted, failed  # removed, paused or edited: re-read first
+                if not self.health.ready():
+                    # the store is unreachable: nothing more until the next probe
+                    rt.work_at = self.health.next_probe() or time.monotonic()
+                    return attempted, failed
                 seen.add(item.id)
                 live = item.status == ItemStatus.LIVE.value
                 if (
@@ -413,7 +435,7 @@ class SyncEngine:
                 ):
                     continue  # paced: see SourceRuntime.after_attempt
                 t0 = time.monotonic()
-                status = sync_item(rt, item, self.settings, self.report)
+                status = sync_item(rt, item, self.settings, self.report, self.health)
                 rt.after_attempt(item.identifier, status, time.monotonic() - t0)
                 attempted += status != ItemStatus.WAITING.value  # not tried: no mapping
                 failed += status == ItemStatus.FAILED.value
@@ -437,6 +459,7 @@ class SyncEngine:
         wake_at = min(
             [rt.next_wake(now) for rt in self._sources.values()]
             + [self._recheck_at, now + self.settings.recheck_s]
+            + [t for t in [self.health.next_probe()] if t is not None]
         )
         timeout = wake_at - now
         if any(rt.live for rt in self._sources.values()):
@@ -456,7 +479,12 @@ class SyncEngine:
 
     def _heartbeat(self) -> None:
         db = self.runtime.state
+        from etiket_sync_agent.services.agents import HeartbeatPublisher
+
+        publish = HeartbeatPublisher(self.runtime)  # into the store, throttled, never raises
+        publish()
         while not self._stop.wait(self.settings.heartbeat_s):
+            publish()
             try:
                 repo.set_loop_status(
                     db,

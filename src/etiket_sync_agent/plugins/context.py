@@ -3,6 +3,12 @@
 A :class:`SyncContext` is created by the engine's worker for each attempt. It knows the
 item's dataset uuid and scope, writes through the store interface, and logs what it does
 into the attempt's :class:`SyncRecord`.
+
+Offline-first: when the engine gives the context a spool and a store call raises
+:class:`~etiket_sync_agent.errors.StoreUnreachableError`, the context stops writing to
+the store and records the rest of the sync in the spool instead (converted files are
+copied there), so that the backend finishes and nothing has to be converted again; see
+:mod:`etiket_sync_agent.engine.spool`. :attr:`SyncContext.spooling` tells the engine.
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etiket_sync_agent.errors import DatasetError, NotFoundError, PluginError
+from etiket_sync_agent.errors import (
+    DatasetError,
+    NotFoundError,
+    PluginError,
+    StoreUnreachableError,
+)
 from etiket_sync_agent.plugins.dataset_fields import DatasetFields
 from etiket_sync_agent.plugins.items import SyncItem
 from etiket_sync_agent.plugins.record import SyncRecord
@@ -36,6 +47,7 @@ from etiket_sync_agent.store.interface import (
 if TYPE_CHECKING:
     import xarray as xr
 
+    from etiket_sync_agent.engine.spool import SpoolWriter
     from etiket_sync_agent.plugins.converter import FileConverter
 
 logger = logging.getLogger(__name__)
@@ -54,6 +66,7 @@ class SyncContext:
         *,
         converter_lookup: Callable[[str], type[FileConverter]] | None = None,
         on_dataset_uuid: Callable[[str], None] | None = None,
+        spool: SpoolWriter | None = None,
     ) -> None:
         self.item = item
         self.store = store
@@ -63,6 +76,13 @@ class SyncContext:
         self.dataset_uuid = item.dataset_uuid
         #: set by save_state; the engine stores it if the sync succeeds
         self.saved_state: dict[str, Any] | None = None
+        #: where writes go once the store is unreachable (None: such errors propagate)
+        self.spool = spool
+        #: True once the store was found unreachable: later writes go to the spool
+        self.spooling = False
+        #: why the store was found unreachable (set with ``spooling``)
+        self.spooled_because: str | None = None
+        self._last_spec: DatasetSpec | None = None
 
     def task(self, name: str):  # noqa: ANN201 - returns the record's context manager
         return self.record.task(name)
@@ -112,7 +132,14 @@ class SyncContext:
             creator=creator,
             source=self.item.source_name,
         )
-        info = self.store.upsert_dataset(spec)
+        if self.spooling:
+            return self._spooled().add_dataset(spec)
+        try:
+            info = self.store.upsert_dataset(spec)
+        except StoreUnreachableError as exc:
+            self._start_spooling(exc)
+            return self._spooled().add_dataset(spec)
+        self._last_spec = spec
         if info.uuid != self.dataset_uuid:
             # the store matched an existing dataset by alt_uid: adopt its uuid
             self.log(f"matched existing dataset {info.uuid} by alt_uid {alt_uid!r}")
@@ -137,10 +164,16 @@ class SyncContext:
 
     # -- files ------------------------------------------------------------------------
     def stored_files(self) -> dict[str, FileInfo]:
-        """The dataset's files in the store now, by name (empty before it exists)."""
+        """The dataset's files in the store now, by name (empty before it exists, and
+        while the store is unreachable: then every file is written to the spool)."""
+        if self.spooling:
+            return {}
         try:
             info = self.store.get_dataset(self.dataset_uuid)
         except NotFoundError:
+            return {}
+        except StoreUnreachableError as exc:
+            self._start_spooling(exc)
             return {}
         return {f.name: f for f in info.files}
 
@@ -155,15 +188,21 @@ class SyncContext:
     ) -> UploadResult:
         """Store the file at ``path`` as ``name`` (default: its file name)."""
         name = name or path.name
-        result = self.store.upload_file(
-            self.dataset_uuid,
-            name,
-            path,
-            filename=Path(name).name,
-            file_type=file_type or guess_file_type(path),
-            generator=generator,
-            status=FileStatus.LIVE if live else FileStatus.COMPLETE,
-        )
+        args: dict[str, Any] = {
+            "filename": Path(name).name,
+            "file_type": file_type or guess_file_type(path),
+            "generator": generator,
+            "status": FileStatus.LIVE if live else FileStatus.COMPLETE,
+        }
+        if not self.spooling:
+            try:
+                result = self.store.upload_file(self.dataset_uuid, name, path, **args)
+            except StoreUnreachableError as exc:
+                self._start_spooling(exc)
+        if self.spooling:
+            result = self._spooled().add_file(path, name=name, **args)
+            self.log(f"spooled {name} ({result.version.size} B): the store is unreachable")
+            return result
         self.log(
             f"{'stored' if result.changed else 'unchanged'} {name} v{result.version.version}"
             f" ({result.version.size} B{', live' if live else ''})"
@@ -185,6 +224,19 @@ class SyncContext:
             return self.upload_file(
                 out, name=name, file_type=HDF5_NETCDF, generator=generator, live=live
             )
+
+    def _start_spooling(self, exc: StoreUnreachableError) -> None:
+        """Switch to the spool, or re-raise ``exc`` when there is none (live passes)."""
+        if self.spool is None:
+            raise exc
+        self.spool.start(self._last_spec)
+        self.spooling = True
+        self.spooled_because = exc.message
+        self.warn(f"{exc.message}: the rest of this sync is kept in the spool")
+
+    def _spooled(self) -> SpoolWriter:
+        assert self.spool is not None
+        return self.spool
 
     # -- converters -------------------------------------------------------------------
     def converter(self, name: str) -> type[FileConverter]:

@@ -325,6 +325,7 @@ def _item_json(item: Item) -> dict[str, Any]:
         "label": item.label,
         "name": item.name,
         "status": item.status,
+        "waiting_for": item.waiting_for if item.status in ("waiting", "live") else None,
         "dataset_uuid": item.dataset_uuid,
         "failures": item.attempts,
         "next_retry": iso(item.next_retry),

@@ -110,6 +110,8 @@ class Item(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_retry: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: what a ``waiting`` item waits for (:class:`~etiket_sync_agent.state.status.WaitReason`)
+    waiting_for: Mapped[str | None] = mapped_column(String(20), nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: the warnings of the last attempt (what ``items`` shows without loading records)
     last_warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
@@ -175,6 +177,9 @@ class LoopStatus(Base):
     started: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: since when the loop finds the dataset store unreachable (None: reachable)
+    store_unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    store_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ErrorLog(Base):

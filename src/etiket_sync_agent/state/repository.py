@@ -28,7 +28,7 @@ from etiket_sync_agent.state.models import (
     load_records,
 )
 from etiket_sync_agent.state.records import bound_record
-from etiket_sync_agent.state.status import ItemStatus
+from etiket_sync_agent.state.status import ItemStatus, WaitReason
 
 if TYPE_CHECKING:
     from etiket_sync_agent.plugins.items import NewItem
@@ -443,6 +443,61 @@ def reset_failed(db: StateDB, source_id: int, identifiers: Sequence[str] | None 
             q.values(status=ItemStatus.PENDING.value, attempts=0, next_retry=None, updated=utcnow())
         )
         return res.rowcount or 0
+
+
+# -- items waiting for the store ------------------------------------------------------------
+
+_STORE = WaitReason.STORE.value
+
+
+def resume_store_waiting(db: StateDB) -> int:
+    """The store answers again: items waiting for it become ``pending`` (due now), live
+    ones stay live; every mark of the wait is cleared. Returns how many items waited."""
+    now = utcnow()
+    with db.session() as s, s.begin():
+        waited = s.execute(
+            update(Item)
+            .where(Item.waiting_for == _STORE, Item.status == ItemStatus.WAITING.value)
+            .values(
+                status=ItemStatus.PENDING.value,
+                next_retry=None,
+                waiting_for=None,
+                last_error=None,
+                updated=now,
+            )
+        ).rowcount
+        # live items (and items a discovery requeued meanwhile) keep their status
+        others = s.execute(
+            update(Item)
+            .where(Item.waiting_for == _STORE)
+            .values(waiting_for=None, last_error=None, updated=now)
+        ).rowcount
+    return (waited or 0) + (others or 0)
+
+
+def store_waiting_count(db: StateDB) -> int:
+    """How many items wait for the store (waiting, or live passes held back)."""
+    with db.session() as s:
+        return s.scalar(select(func.count(Item.id)).where(Item.waiting_for == _STORE)) or 0
+
+
+def store_waiting_by_source(db: StateDB) -> dict[str, int]:
+    """Per source name: how many of its items wait for the store (sources without any
+    are left out)."""
+    with db.session() as s:
+        rows = s.execute(
+            select(Source.name, func.count(Item.id))
+            .join(Item, Item.source_id == Source.id)
+            .where(Item.waiting_for == _STORE)
+            .group_by(Source.name)
+        ).all()
+    return {name: int(n) for name, n in rows}
+
+
+def item_ids(db: StateDB) -> set[int]:
+    """The ids of every item that exists (what the spool's sweep keeps)."""
+    with db.session() as s:
+        return set(s.scalars(select(Item.id)))
 
 
 # -- loop status -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HEAD = "0005"
+HEAD = "0006"
 """The newest revision in ``versions/`` (a test keeps the two in step)."""
 
 VERSION_TABLE = "alembic_version"
