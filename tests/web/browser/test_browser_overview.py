@@ -45,6 +45,7 @@ def test_overview_counts_reach_their_final_values_while_a_sync_runs(
         first = b.wait("the source row", lambda: _row(b, "lab"))
         assert first["total"] == first["synchronized"] == "0", first
         assert b.find("#loop-state").text == "never run"
+        assert b.find("#summary").text == "No item found yet."
         b.driver.execute_script("window.notReloaded = true")  # gone if the page reloads
         b.screenshot("overview-before-sync")
 
@@ -66,8 +67,13 @@ def test_overview_counts_reach_their_final_values_while_a_sync_runs(
             row = b.wait("the final counts", reached)
             b.screenshot("overview-synchronized")
         assert row["class"] == "bad"  # a source with a failed item is marked
+        b.wait("the summary line", lambda: b.find("#summary-text").text == "1 failed item(s).")
+        assert b.find("#summary").get_attribute("class") == "error"
         b.wait("the agent stopped", lambda: b.find("#loop-state").text == "stopped")
         b.screenshot("overview-agent-stopped")
         assert b.driver.execute_script("return window.notReloaded") is True
+        b.find("#summary-link").click()  # shown only while something failed
+        b.wait("the Problems page", lambda: b.find_all("tr.failed"))
+        assert "broken" in b.find("tr.failed").text
     finally:
         server.stop()

@@ -15,8 +15,35 @@
     row.appendChild(td);
   }
 
+  // the line at a glance: the same words as pages.summary
+  function summary(rows) {
+    var t = {}, inError = 0;
+    COUNTS.forEach(function (k) { t[k] = 0; });
+    rows.forEach(function (s) {
+      COUNTS.forEach(function (k) { t[k] += s.items[k]; });
+      if (s.status === "error") inError++;
+    });
+    if (inError || t.failed) {
+      var parts = [];
+      if (t.failed) parts.push(t.failed + " failed item(s)");
+      if (inError) parts.push(inError + " source(s) in error");
+      return ["error", parts.join(" and ") + "."];
+    }
+    if (t.pending || t.live) {
+      return ["busy", "Synchronizing: " + t.pending + " pending, " + t.live + " live."];
+    }
+    if (t.waiting) return ["warn", t.waiting + " item(s) waiting for a scope mapping."];
+    if (!rows.length) return ["dim", "No source yet: add one with etiket-sync add-source."];
+    if (!t.total) return ["dim", "No item found yet."];
+    return ["ok", "Everything is synchronized (" + t.synchronized + " item(s))."];
+  }
+
   function render(data) {
     var loop = data.loop;
+    var line = summary(data.sources);
+    document.getElementById("summary").className = line[0];
+    document.getElementById("summary-text").textContent = line[1];
+    document.getElementById("summary-link").hidden = line[0] !== "error";
     document.getElementById("loop").setAttribute("data-state", loop.state);
     document.getElementById("loop-state").textContent = loop.state_text;
     document.getElementById("loop-heartbeat").textContent = loop.last_heartbeat || "none";
@@ -31,7 +58,9 @@
       var tr = document.createElement("tr");
       if (bad(s)) tr.className = "bad";
       cell(tr, s.name); cell(tr, s.backend); cell(tr, s.status); cell(tr, s.scope);
-      COUNTS.forEach(function (k) { cell(tr, s.items[k], "num"); });
+      COUNTS.forEach(function (k) {
+        cell(tr, s.items[k], k === "failed" && s.items[k] > 0 ? "num alarm" : "num");
+      });
       cell(tr, s.last_error);
       body.appendChild(tr);
     });
