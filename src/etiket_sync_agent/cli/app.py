@@ -109,7 +109,8 @@ LOG_LEVEL = typer.Option(
 METRICS = typer.Option(
     None,
     "--metrics",
-    help="Serve Prometheus metrics and /healthz at HOST:PORT (a bare port: 127.0.0.1).",
+    help="Serve Prometheus metrics and /healthz at HOST:PORT (a bare port: 127.0.0.1); "
+    "default: the `etiket-sync config metrics` setting; `off`: none.",
     metavar="HOST:PORT",
 )
 DRY_RUN = typer.Option(
@@ -637,10 +638,11 @@ from etiket_sync_agent.cli.web_cmd import register as _register_web  # noqa: E40
 
 _register_web(app)
 
-from etiket_sync_agent.cli.ops_cmd import alerts_app, service_app  # noqa: E402
+from etiket_sync_agent.cli.ops_cmd import alerts_app, config_app, service_app  # noqa: E402
 
 app.add_typer(service_app, name="service")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(config_app, name="config")
 
 from etiket_sync_agent.cli.store_cmd import store_app  # noqa: E402
 

@@ -25,6 +25,11 @@ service_app = typer.Typer(
     no_args_is_help=True,
     **_TYPER,
 )
+config_app = typer.Typer(
+    help="Agent settings kept in the home (e.g. the metrics address `run` serves on).",
+    no_args_is_help=True,
+    **_TYPER,
+)
 alerts_app = typer.Typer(
     help="Notification targets (apprise URLs) told when syncing fails or falls behind.",
     no_args_is_help=True,
@@ -98,6 +103,13 @@ def service_install(
     system: bool = typer.Option(
         False, "--system", help="Explain how to run it as a system service (headless rigs)."
     ),
+    metrics: str | None = typer.Option(
+        None,
+        "--metrics",
+        help="The service serves Prometheus metrics on HOST:PORT (written into its command "
+        "line; without it, the `etiket-sync config metrics` setting applies).",
+        metavar="HOST:PORT",
+    ),
     json_: bool = JSON,
 ) -> None:
     """Install and start the agent as a service of your user (no admin rights)."""
@@ -107,7 +119,9 @@ def service_install(
         typer.echo(svc.system_notes(manager))
         return
     rt = _runtime()
-    plan = svc.build_plan(rt, name=name, manager=manager, home_override=_home_override())
+    plan = svc.build_plan(
+        rt, name=name, manager=manager, home_override=_home_override(), metrics=metrics
+    )
     if print_:
         if json_:
             render.print_json({**plan.as_json(), "changed": False})
@@ -319,6 +333,44 @@ def alerts_watch(
         return
 
 
+# -- config ----------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(json_: bool = JSON) -> None:
+    """The saved agent settings."""
+    from etiket_sync_agent.ops import settings
+
+    data = {"metrics": settings.metrics_address(_runtime().home, None)}
+    if json_:
+        render.print_json(data)
+        return
+    for key, value in data.items():
+        typer.echo(f"{key}: {value if value is not None else 'off'}")
+
+
+@config_app.command("metrics")
+def config_metrics(
+    address: str | None = typer.Argument(
+        None, metavar="[HOST:PORT|off]", help="e.g. 127.0.0.1:9464; `off` removes it."
+    ),
+) -> None:
+    """Show or set the address `etiket-sync run` serves Prometheus metrics on when it is
+    given no --metrics (a running agent picks it up when it starts again)."""
+    from etiket_sync_agent.ops import settings
+
+    home = _runtime().home
+    if address is None:
+        saved = settings.metrics_address(home, None)
+        typer.echo(f"metrics: {saved or 'off'}")
+        return
+    saved = settings.set_metrics(home, address)
+    if saved is None:
+        typer.echo("metrics: off (`run` serves no metrics unless given --metrics)")
+    else:
+        typer.echo(f"metrics: {saved} (`run` serves /metrics and /healthz there)")
+
+
 # -- beside `run` ----------------------------------------------------------------------
 
 METRICS = typer.Option(
@@ -332,11 +384,13 @@ METRICS = typer.Option(
 
 def serve_metrics(rt: Any, metrics: str | None):  # noqa: ANN201 - OpsHandle (lazy import)
     """Start what runs beside the loop for ``etiket-sync run``: the metrics endpoint
-    (``metrics`` = ``--metrics HOST:PORT``, or None) and the alert notifier (when the
-    home has targets). Returns a handle; call ``handle.stop()`` when the loop ends."""
+    (``metrics`` = ``--metrics HOST:PORT`` or ``off``; None: the saved setting) and the
+    alert notifier (when the home has targets). Returns a handle; call ``handle.stop()``
+    when the loop ends."""
     from etiket_sync_agent.ops.runner import start_ops
+    from etiket_sync_agent.ops.settings import metrics_address
 
-    handle = start_ops(rt, metrics=metrics)
+    handle = start_ops(rt, metrics=metrics_address(rt.home, metrics))
     if handle.metrics_url:
         typer.echo(
             f"Metrics on {handle.metrics_url}/metrics, health on {handle.metrics_url}/healthz"

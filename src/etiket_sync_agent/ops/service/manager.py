@@ -44,13 +44,17 @@ def build_plan(
     name: str = DEFAULT_NAME,
     manager: str | None = None,
     home_override: Path | None = None,
+    metrics: str | None = None,
 ) -> ServicePlan:
-    """What installing the agent of ``rt``'s home as a service would write and run."""
+    """What installing the agent of ``rt``'s home as a service would write and run.
+
+    ``metrics``: an address for ``--metrics`` in the service's command line (``off``:
+    none, even if the home's setting names one)."""
     manager = manager or current_manager()
     if manager not in MANAGERS:
         raise ConfigError(f"unknown service manager {manager!r}", hint=", ".join(MANAGERS))
     check_name(name)
-    argv = program(rt.home, home_override)
+    argv = program(rt.home, home_override, metrics)
     module = {"systemd": systemd, "launchd": launchd, "windows-task": windows_task}[manager]
     return module.plan(name, argv, rt.home)
 

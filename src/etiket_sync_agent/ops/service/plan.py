@@ -101,13 +101,19 @@ def interpreter() -> Path:
     return exe
 
 
-def program(home: Home, home_override: Path | None) -> list[str]:
-    """The command line of the service: ``python -m etiket_sync_agent [--home DIR]``.
+def program(home: Home, home_override: Path | None, metrics: str | None = None) -> list[str]:
+    """The command line of the service: ``python -m etiket_sync_agent [--home DIR]
+    [--metrics HOST:PORT]``.
 
     The home is passed only when the user chose one (``--home`` / ``ETIKET_SYNC_HOME``);
     otherwise the service finds the same platform folders the user's commands use.
+    ``metrics`` (checked here): the address, or ``off`` for none whatever is saved.
     """
     argv = [str(interpreter()), "-m", "etiket_sync_agent"]
     if home_override is not None:
         argv += ["--home", str(home.data_dir)]
+    if metrics is not None:
+        from etiket_sync_agent.ops.settings import normalize_metrics
+
+        argv += ["--metrics", normalize_metrics(metrics) or "off"]
     return argv + ["--summary-every", "600"]
