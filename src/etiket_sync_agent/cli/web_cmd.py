@@ -42,12 +42,21 @@ def serve(
     create_token: bool = typer.Option(
         False, "--create-token", help="Make the home's access token if there is none (shown once)."
     ),
+    lab: bool = typer.Option(
+        False,
+        "--lab",
+        help="The lab's read-only dataset browser over the configured (shared) store: "
+        "every agent's datasets and heartbeats (automatic in a home without agent state).",
+    ),
 ) -> None:
     """Serve the web page: overview, problems, datasets, file downloads, and /api/."""
     from etiket_sync_agent.cli.app import _runtime
-    from etiket_sync_agent.web.server import bind, choose_token, make_server
+    from etiket_sync_agent.web.server import bind, choose_token, is_lab, make_server
 
     rt = _runtime()
+    lab = is_lab(rt.home, lab)
+    if lab:
+        rt.store  # noqa: B018 - an unreachable store is a one-line error now, not per page
     choice = choose_token(host, rt.home.data_dir, token_file, create_token)
     sock = bind(host, port)
     if choice.created:
@@ -59,7 +68,13 @@ def serve(
     elif choice.path is not None:
         render.console.print(f"Access token: the one in {choice.path}.", highlight=False)
     shown = f"[{host}]" if ":" in host else host
+    if lab:
+        render.console.print(
+            f"Lab dataset browser (read-only) over the store {rt.store.catalog}.",
+            highlight=False,
+            soft_wrap=True,
+        )
     render.console.print(
         f"Serving on http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C stops).", highlight=False
     )
-    make_server(lambda: rt, choice.token).run(sockets=[sock])
+    make_server(lambda: rt, choice.token, lab).run(sockets=[sock])

@@ -11,6 +11,7 @@
 | GET  /api/scopes                         | scopes list --json                   |
 | GET  /api/datasets                       | datasets list [--scope/--source] --json |
 | GET  /api/datasets/{ref}                 | datasets show REF --json             |
+| GET  /api/agents                         | (the agents reporting into the store) |
 
 ``/api/datasets`` takes the filters of ``datasets list`` (``q`` is ``--text``, ``tag``,
 ``attribute`` ``name=value``, ``since``/``until`` dates, ``scope``, ``source``, ``limit``)
@@ -197,14 +198,35 @@ def get_plot(request: Request) -> Response:
     return JSON(data)
 
 
-def routes() -> list[Route]:
+def get_agents(request: Request) -> Response:
+    """The agents reporting into the store (no CLI twin): see ``services.agents``."""
+    from etiket_sync_agent.services.agents import list_agents
+
+    return JSON(list_agents(_rt(request)))
+
+
+def routes(lab: bool = False) -> list[Route]:
+    """The API; ``lab`` (a lab's read-only browser, no agent here): the agent's own routes
+    answer 404 with an explanation, and there is no retry (nothing is written)."""
+    if lab:
+        from etiket_sync_agent.web.lab import agent_only
+
+        agent = [
+            Route(path, agent_only)
+            for path in ("/api/status", "/api/sources", "/api/sources/{rest:path}")
+        ]
+    else:
+        agent = [
+            Route("/api/status", get_status),
+            Route("/api/sources", get_sources),
+            Route("/api/sources/{source}", get_source),
+            Route("/api/sources/{source}/items", get_items),
+            Route("/api/sources/{source}/items/{ref:path}", get_item),
+            Route("/api/sources/{source}/retry", post_retry, methods=["POST"]),
+        ]
     return [
-        Route("/api/status", get_status),
-        Route("/api/sources", get_sources),
-        Route("/api/sources/{source}", get_source),
-        Route("/api/sources/{source}/items", get_items),
-        Route("/api/sources/{source}/items/{ref:path}", get_item),
-        Route("/api/sources/{source}/retry", post_retry, methods=["POST"]),
+        *agent,
+        Route("/api/agents", get_agents),
         Route("/api/scopes", get_scopes),
         Route("/api/datasets", get_datasets),
         Route("/api/datasets/{ref:path}", get_dataset),

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from etiket_sync_agent.errors import EtiketSyncError
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.web import api, files, pages
+from etiket_sync_agent.web import lab as lab_pages
 from etiket_sync_agent.web.runtime_holder import RuntimeHolder
 from etiket_sync_agent.web.security import COOKIE, bearer, is_local, token_matches
 
@@ -92,10 +93,14 @@ def unauthorized(request: Request) -> Response:
     return pages.login(request, "This page needs the access token.", 401)
 
 
-def create_app(runtime_factory: Callable[[], Runtime], *, token: str | None = None) -> Starlette:
+def create_app(
+    runtime_factory: Callable[[], Runtime], *, token: str | None = None, lab: bool = False
+) -> Starlette:
     """The application over the Runtime ``runtime_factory`` makes (on first request).
 
     ``token``: when given, every request must carry it (see :class:`TokenGate`).
+    ``lab``: the lab's read-only dataset browser (:mod:`.lab`): no agent runs in this
+    home, the overview and problems come from the shared catalog, nothing is written.
     """
     holder = RuntimeHolder(runtime_factory)
 
@@ -127,15 +132,15 @@ def create_app(runtime_factory: Callable[[], Runtime], *, token: str | None = No
         return PlainTextResponse("not found" if code == 404 else "refused", status_code=code)
 
     routes = [
-        Route("/", pages.overview),
-        Route("/problems", pages.problems),
+        Route("/", lab_pages.overview if lab else pages.overview),
+        Route("/problems", lab_pages.problems if lab else pages.problems),
         Route("/datasets", pages.dataset_list),
         Route("/datasets/{ref:path}", pages.dataset_page),
         Route("/files/{uuid}/{name:path}", files.download),
         Route("/plot/{uuid}/{name:path}", pages.plot_page),
         Route("/login", pages.login, methods=["GET"]),
         Route("/login", login_post, methods=["POST"]),
-        *api.routes(),
+        *api.routes(lab=lab),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
@@ -145,5 +150,6 @@ def create_app(runtime_factory: Callable[[], Runtime], *, token: str | None = No
         lifespan=lifespan,
     )
     app.state.runtime = holder
+    app.state.lab = lab
     app.state.csrf = secrets.token_urlsafe(32)
     return app

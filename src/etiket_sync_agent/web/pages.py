@@ -34,13 +34,15 @@ def page(request: Request, title: str, body: str, status_code: int = 200) -> HTM
         f'<a href="{href}"{" class=here" if request.url.path == href else ""}>{label}</a>'
         for href, label in NAV
     )
+    lab = getattr(request.app.state, "lab", False)
+    badge = " <span id=lab-mode>lab browser · read-only</span>" if lab else ""
     text = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(title)} · etiket-sync</title>
 <link rel="stylesheet" href="/static/style.css">
 </head><body>
-<header><strong>etiket-sync</strong> <nav>{nav}</nav></header>
+<header><strong>etiket-sync</strong>{badge} <nav>{nav}</nav></header>
 <main><h1>{e(title)}</h1>
 {body}
 </main>
@@ -71,7 +73,8 @@ def source_rows(rows: list[dict[str, Any]]) -> str:
         )
         out.append(
             f"<tr{' class=bad' if bad else ''}><td>{e(s['name'])}</td><td>{e(s['backend'])}</td>"
-            f"<td>{e(s['status'])}</td><td>{e(s['scope'])}</td>{cells}"
+            f"<td{' class=alarm' if s['status'] == 'error' else ''}>{e(s['status'])}</td>"
+            f"<td>{e(s['scope'])}</td>{cells}"
             f"<td>{e(s['last_error'])}</td></tr>"
         )
     return "\n".join(out)

@@ -7,8 +7,12 @@ never by path. xarray/h5netcdf are imported here, only when plot data is asked f
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -44,6 +48,23 @@ def _stored_file(rt: Runtime, uuid: str, name: str):  # noqa: ANN202 - FileInfo
     return match
 
 
+#: a stream that cannot seek (an S3 object) is copied: in memory up to this size, else
+#: into a temp file (HDF5 reads jump around the file)
+SPOOL_IN_MEMORY = 64 << 20
+
+
+@contextlib.contextmanager
+def _seekable(fh: BinaryIO) -> Iterator[BinaryIO]:
+    seekable = getattr(fh, "seekable", None)
+    if seekable is not None and seekable():
+        yield fh
+        return
+    with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as copy:
+        shutil.copyfileobj(fh, copy, 1 << 20)
+        copy.seek(0)
+        yield copy  # type: ignore[misc]
+
+
 def plot_data(rt: Runtime, uuid: str, name: str, variable: str | None = None) -> dict[str, Any]:
     """``{"file", "version", "live", "variables": [{name, dims, shape, kind}], ...}`` and,
     for ``variable``: ``kind``, ``dims``, ``shape``, ``stride`` (per axis), ``axes``
@@ -58,7 +79,7 @@ def plot_data(rt: Runtime, uuid: str, name: str, variable: str | None = None) ->
         "version": f.latest.version,
         "live": f.latest.status.value == "live",
     }
-    with rt.store.open_file(uuid, f.name, f.latest.version) as fh:
+    with rt.store.open_file(uuid, f.name, f.latest.version) as stored, _seekable(stored) as fh:
         try:
             ds = xr.open_dataset(fh, engine="h5netcdf", decode_timedelta=False)
         except Exception:  # noqa: BLE001 - any reader error means: not a file we can plot

@@ -14,11 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etiket_sync_agent.errors import ConfigError
+from etiket_sync_agent.home import Home
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.web.security import TOKEN_FILE_NAME, home_token, is_local, read_token_file
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+
+
+def is_lab(home: Home, asked: bool) -> bool:
+    """Whether to serve the lab's read-only dataset browser: when asked (``--lab``), or
+    when this home has no agent state (no state database: no agent was ever set up here)
+    and its store is a shared one (a catalog database configured, as on a server next to
+    the lab's shared store)."""
+    if asked:
+        return True
+    if home.state_db.exists():
+        return False
+    from etiket_sync_agent.store.config import effective
+
+    config, _ = effective(home)
+    return bool(config.catalog_url)
 
 
 @dataclass(frozen=True)
@@ -68,13 +84,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(runtime_factory: Callable[[], Runtime], token: str | None):  # noqa: ANN201
+def make_server(  # noqa: ANN201
+    runtime_factory: Callable[[], Runtime], token: str | None, lab: bool = False
+):
     import uvicorn
 
     from etiket_sync_agent.web.app import create_app
 
     config = uvicorn.Config(
-        create_app(runtime_factory, token=token),
+        create_app(runtime_factory, token=token, lab=lab),
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -107,10 +125,11 @@ def start_in_thread(
     host: str = DEFAULT_HOST,
     port: int = 0,
     token: str | None = None,
+    lab: bool = False,
 ) -> RunningServer:
     """Bind, start serving in a thread, return once the server accepts requests."""
     sock = bind(host, port)
-    server = make_server(runtime_factory, token)
+    server = make_server(runtime_factory, token, lab)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="web", daemon=True
     )
