@@ -159,6 +159,12 @@ def families(snap: dict[str, Any]) -> Iterable[Metric]:
     size = g(PREFIX + "home_disk_size_bytes", "Size of the disk holding the home")
     size.add_metric([], disk["total"])
     yield from (free, size)
+    spool = snap["spool_disk"]
+    free = g(PREFIX + "spool_disk_free_bytes", "Free bytes on the disk holding the spool")
+    free.add_metric([], spool["free"])
+    size = g(PREFIX + "spool_disk_size_bytes", "Size of the disk holding the spool")
+    size.add_metric([], spool["total"])
+    yield from (free, size)
 
 
 def health(rt: Runtime) -> tuple[bool, dict[str, Any]]:

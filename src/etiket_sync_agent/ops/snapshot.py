@@ -8,8 +8,10 @@ of the store, and a ``disk_usage`` of the home.
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -94,10 +96,27 @@ def disk_figures(rt: Runtime) -> dict[str, int]:
     return {"total": usage.total, "free": usage.free}
 
 
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor (the spool folder is made when needed)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def spool_disk_figures(rt: Runtime) -> dict[str, Any]:
+    """The disk holding the spool (``Home.spool_dir``): ``total``, ``free``, ``path`` and
+    ``same_as_home`` (the same file system as the home: one disk, one alert)."""
+    where = _existing(rt.home.spool_dir)
+    usage = shutil.disk_usage(where)
+    same = os.stat(where).st_dev == os.stat(rt.home.data_dir).st_dev
+    return {"total": usage.total, "free": usage.free, "path": str(rt.home.spool_dir),
+            "same_as_home": same}  # fmt: skip
+
+
 def snapshot(rt: Runtime, *, with_store: bool = True) -> dict[str, Any]:
     """``status(rt)`` with, per source, ``oldest_pending`` / ``last_success`` (aware
     datetimes or None), ``failed_for_good`` and ``errors``; the store's figures; the
-    disk of the home; and ``taken`` (when)."""
+    disk of the home, ``spool_disk`` (:func:`spool_disk_figures`); and ``taken``."""
     data = status(rt)
     extra = _per_source(rt)
     for src in data["sources"]:
@@ -109,5 +128,6 @@ def snapshot(rt: Runtime, *, with_store: bool = True) -> dict[str, Any]:
         )
     data["store"] = store_figures(rt) if with_store else None
     data["disk"] = disk_figures(rt)
+    data["spool_disk"] = spool_disk_figures(rt)
     data["taken"] = datetime.now(timezone.utc)
     return data

@@ -85,13 +85,30 @@ def conditions(
                 f"the dataset store has been unreachable for {_duration(down)}: "
                 f"{store.get('error')}"
             )
-    disk = snap["disk"]
-    if disk["total"] and disk["free"] / disk["total"] < settings.disk_free_below:
+    disk, spool = snap["disk"], snap.get("spool_disk")
+    if _nearly_full(disk, settings):
+        both = spool is not None and spool["same_as_home"]
         out["disk"] = (
-            f"the disk of the agent's home ({snap['home']}) is nearly full: "
-            f"{disk['free'] / 2**30:.1f} GiB free of {disk['total'] / 2**30:.1f} GiB"
+            f"the disk of the agent's home{' and spool' if both else ''} ({snap['home']}) "
+            f"is nearly full: {_free(disk)}"
+        )
+    if spool is not None and not spool["same_as_home"] and _nearly_full(spool, settings):
+        out["spool_disk"] = (
+            f"the disk of the spool ({spool['path']}), where converted files wait for the "
+            f"store, is nearly full: {_free(spool)}"
         )
     return out
+
+
+def _nearly_full(disk: dict[str, Any], settings: AlertSettings) -> bool:
+    return bool(disk["total"]) and disk["free"] / disk["total"] < settings.disk_free_below
+
+
+def _free(disk: dict[str, Any]) -> str:
+    def size(n: int) -> str:
+        return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+    return f"{size(disk['free'])} free of {size(disk['total'])}"
 
 
 def evaluate(

@@ -34,7 +34,7 @@ class AlertSettings:
     store_unreachable_after_s: float = 600.0
     #: a dataset waiting (pending) for longer than this
     pending_after_s: float = 3600.0
-    #: the disk of the home with less than this fraction free
+    #: the disk of the home (or of the spool) with less than this fraction free
     disk_free_below: float = 0.05
     #: local hour (0-23) of a daily digest; -1: no digest
     digest_hour: int = -1
