@@ -42,14 +42,14 @@ from etiket_sync_agent.engine.settings import EngineSettings
 from etiket_sync_agent.engine.source_runtime import SourceRuntime, source_version
 from etiket_sync_agent.engine.state_changes import StateChanges
 from etiket_sync_agent.engine.store_health import StoreHealth
-from etiket_sync_agent.engine.worker import sync_item
+from etiket_sync_agent.engine.worker import STORE_UNREACHABLE, sync_item
 from etiket_sync_agent.errors import AlreadyRunningError, error_line
 from etiket_sync_agent.locking import FileLock
 from etiket_sync_agent.maintenance import sweep_at_start
 from etiket_sync_agent.plugins.items import ItemStatus
 from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.state import repository as repo
-from etiket_sync_agent.state.models import Source
+from etiket_sync_agent.state.models import Item, Source
 
 logger = logging.getLogger(__name__)
 
@@ -423,7 +423,9 @@ class SyncEngine:
                 if attempted and self._sources_changed():
                     return attempted, failed  # removed, paused or edited: re-read first
                 if not self.health.ready():
-                    # the store is unreachable: nothing more until the next probe
+                    # the store is unreachable: nothing more until the next probe; the
+                    # due items wait for it (no attempt counted) and resume with it
+                    self._hold_for_store(rt, [i for i in items if i.id not in seen])
                     rt.work_at = self.health.next_probe() or time.monotonic()
                     return attempted, failed
                 seen.add(item.id)
@@ -451,6 +453,19 @@ class SyncEngine:
         if nxt is not None:  # what just failed, or waits to settle
             rt.work_at = time.monotonic() + nxt
         return attempted, failed
+
+    def _hold_for_store(self, rt: SourceRuntime, items: list[Item]) -> None:
+        message = f"{STORE_UNREACHABLE}: {self.health.error} (not attempted)"
+        ids = [i.id for i in items]
+        bookkeeping(
+            "items waiting for the store",
+            lambda: repo.hold_for_store(
+                self.runtime.state, ids, message, self.health.next_probe_wall()
+            ),
+        )
+        for i in items:
+            if i.status != ItemStatus.LIVE.value:
+                rt.set_status(i.identifier, ItemStatus.WAITING.value)
 
     # -- waiting -----------------------------------------------------------------------
     def _wait(self) -> None:

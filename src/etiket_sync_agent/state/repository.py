@@ -475,6 +475,35 @@ def resume_store_waiting(db: StateDB) -> int:
     return (waited or 0) + (others or 0)
 
 
+def hold_for_store(
+    db: StateDB, item_ids: Sequence[int], message: str, next_retry: datetime | None
+) -> None:
+    """Due items not attempted because the store is unreachable: they wait for it (live
+    ones stay live), their attempts untouched, until :func:`resume_store_waiting`."""
+    if not item_ids:
+        return
+    with db.session() as s, s.begin():
+        s.execute(
+            update(Item)
+            .where(
+                Item.id.in_(list(item_ids)),
+                Item.status.in_(
+                    [ItemStatus.PENDING.value, ItemStatus.FAILED.value, ItemStatus.LIVE.value]
+                ),
+            )
+            .values(
+                status=case(
+                    (Item.status == ItemStatus.LIVE.value, ItemStatus.LIVE.value),
+                    else_=ItemStatus.WAITING.value,
+                ),
+                waiting_for=_STORE,
+                last_error=message,
+                next_retry=case((Item.status == ItemStatus.LIVE.value, None), else_=next_retry),
+                updated=utcnow(),
+            )
+        )
+
+
 def store_waiting_count(db: StateDB) -> int:
     """How many items wait for the store (waiting, or live passes held back)."""
     with db.session() as s:
