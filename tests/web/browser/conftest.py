@@ -16,20 +16,7 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-extensions",
-    "--no-first-run",
-    "--window-size=1280,900",
-)
-#: generous: the machine is small and shared; nothing here measures time
-WAIT_S = 90.0
+from tests.web.browser.chromium import CHROMEDRIVER, CHROMIUM, WAIT_S, new_driver
 
 
 def _require_browser() -> None:
@@ -112,10 +99,6 @@ def browser_factory(tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
     At the end each browser must have logged no script error, and is closed.
     """
     _require_browser()
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager fetch anything
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     shots = tmp_path / "screenshots"
     downloads = tmp_path / "downloads"
     shots.mkdir()
@@ -123,28 +106,7 @@ def browser_factory(tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
     opened: list[Browser] = []
 
     def make(base: str) -> Browser:
-        options = webdriver.ChromeOptions()
-        options.binary_location = str(CHROMIUM)
-        for arg in ARGS:
-            options.add_argument(arg)
-        options.add_experimental_option(
-            "prefs",
-            {
-                "download.default_directory": str(downloads),
-                "download.prompt_for_download": False,
-                "safebrowsing.enabled": False,
-            },
-        )
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        service = Service(
-            executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")
-        )
-        driver = webdriver.Chrome(options=options, service=service)
-        driver.set_page_load_timeout(WAIT_S)
-        # downloads land in ``downloads`` without a prompt (headless Chromium needs this too)
-        driver.execute_cdp_cmd(
-            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
-        )
+        driver = new_driver(downloads, tmp_path / "chromedriver.log")
         b = Browser(driver, base, shots, downloads)
         opened.append(b)
         return b

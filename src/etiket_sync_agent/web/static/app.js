@@ -57,7 +57,8 @@
     rows.forEach(function (s) {
       var tr = document.createElement("tr");
       if (bad(s)) tr.className = "bad";
-      cell(tr, s.name); cell(tr, s.backend); cell(tr, s.status); cell(tr, s.scope);
+      cell(tr, s.name); cell(tr, s.backend);
+      cell(tr, s.status, s.status === "error" ? "alarm" : ""); cell(tr, s.scope);
       COUNTS.forEach(function (k) {
         cell(tr, s.items[k], k === "failed" && s.items[k] > 0 ? "num alarm" : "num");
       });
