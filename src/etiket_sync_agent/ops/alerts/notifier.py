@@ -7,9 +7,12 @@ is sent to on its own: a failing or slow one is logged (redacted) and the others
 get the message. Its memory (active problems, queue, last send) is
 ``<home>/alerts-state.json``, so a restart neither repeats nor forgets alerts.
 
-``etiket-sync run`` runs a notifier in a background thread (:func:`start_notifier`);
-``etiket-sync alerts watch`` runs one in its own process — the way to be told when the
-agent process itself dies.
+``etiket-sync run`` runs a notifier in a background thread (:func:`start_notifier`); it
+sees a loop whose heartbeat stopped while the process lives, and as it starts it tells
+how long the previous agent was down if that one was killed or crashed unseen
+(:meth:`Notifier.note_start`: a service manager restarting a killed agent makes that
+message). ``etiket-sync alerts watch`` (``--once`` from cron or a timer) runs one in its
+own process — the way to be told at once when the agent process dies and stays dead.
 """
 
 from __future__ import annotations
@@ -142,6 +145,30 @@ class Notifier:
         self._save(state)
         return sent
 
+    def note_start(self, loop: dict[str, Any], now: datetime | None = None) -> bool:
+        """Called as an agent starts, with the loop state it found (``loop_state``): when
+        the previous agent was killed or crashed and no check has reported it yet (no
+        watcher ran meanwhile), queue "the agent was down from X to Y". True if queued."""
+        from etiket_sync_agent.locking import FileLock
+
+        if loop["state"] not in ("gone", "crashed") or not targets.urls(self.rt.home):
+            return False
+        now = now or datetime.now(timezone.utc)
+        with self.lock, FileLock(self.rt.home.data_dir / LOCK_FILE):
+            state = self._load()
+            if "loop" in state.get("active", {}):
+                return False  # reported already: its recovery follows at the next check
+            last = loop["last_heartbeat"] or loop["started"] or "an unknown time"
+            why = f": {loop['message']}" if loop.get("message") else ""
+            text = (
+                f"the agent was down from {last} (its last heartbeat; {loop['state_text']}"
+                f"{why}) to {now.isoformat(timespec='seconds')}, when it started again"
+            )
+            event = rules.Event("recovered", "loop", "recovered: " + redact_text(text))
+            state.setdefault("queue", []).append(event.as_json())
+            self._save(state)
+        return True
+
     def _message(self, queue: list[dict[str, str]]) -> tuple[str, str, bool]:
         problems = [e for e in queue if e["kind"] == "problem"]
         recovered = [e for e in queue if e["kind"] == "recovered"]
@@ -207,6 +234,8 @@ class NotifierThread:
     def __init__(self, rt: Runtime, every_s: float | None = None) -> None:
         self.notifier = Notifier(rt)
         self.every_s = every_s
+        #: check as soon as the thread starts (e.g. to tell that the agent was down)
+        self.check_at_once = False
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="alerts", daemon=True)
 
@@ -219,6 +248,8 @@ class NotifierThread:
             return targets.AlertSettings().check_every_s
 
     def _run(self) -> None:
+        if self.check_at_once:
+            self._safe_check(force=False)
         while not self._stop.wait(self._interval()):
             self._safe_check(force=False)
 
@@ -240,7 +271,16 @@ class NotifierThread:
 
 
 def start_notifier(rt: Runtime, every_s: float | None = None) -> NotifierThread:
-    return NotifierThread(rt, every_s).start()
+    """Start checking in a thread. Call it before the loop starts: the loop state the
+    previous agent left is read first (see :meth:`Notifier.note_start`)."""
+    from etiket_sync_agent.services.status import loop_state
+
+    thread = NotifierThread(rt, every_s)
+    try:
+        thread.check_at_once = thread.notifier.note_start(loop_state(rt))
+    except Exception as exc:  # noqa: BLE001 - alerts never keep the agent from starting
+        logger.warning("alerts: reading how the last agent ended failed: %s", error_line(exc))
+    return thread.start()
 
 
 def watch(rt: Runtime, *, once: bool = False) -> Iterator[dict[str, Any]]:
