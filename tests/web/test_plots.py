@@ -130,3 +130,31 @@ def test_live_file_grows_in_the_plot_data(tmp_path: Path, runtime: Runtime) -> N
         assert not done["live"] and len(done["values"]) == 30
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("shape", [(1000,), (97, 53), (1000, 7)])
+def test_big_variables_are_decimated_block_by_block_like_a_whole_read(
+    shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xarray as xr
+
+    from etiket_sync_agent.web import plots
+
+    values = np.random.default_rng(3).random(shape)
+    var = xr.DataArray(values, dims=[f"d{i}" for i in range(len(shape))])
+    stride = [3] + [2] * (len(shape) - 1)
+    whole = plots._decimated(var, stride)  # noqa: SLF001
+    assert np.array_equal(whole, values[tuple(slice(None, None, s) for s in stride)])
+    monkeypatch.setattr(plots, "READ_WHOLE_BYTES", 0)
+    monkeypatch.setattr(plots, "BLOCK_BYTES", values.nbytes // 10)
+    assert np.array_equal(plots._decimated(var, stride), whole)  # noqa: SLF001
+
+
+def test_map_values_are_rounded_to_a_ten_thousandth_of_their_span() -> None:
+    from etiket_sync_agent.web.plots import _rounded_for_colours
+
+    values = np.array([[0.123456789, 1.0], [np.nan, 0.5]])
+    rounded = _rounded_for_colours(values)
+    assert rounded[0, 0] == 0.12346 and np.isnan(rounded[1, 0])
+    assert np.array_equal(_rounded_for_colours(np.arange(4)), np.arange(4))
+    assert _rounded_for_colours(np.array([1e-9, 2e-9]))[1] == 2e-9

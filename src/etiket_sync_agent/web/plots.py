@@ -40,6 +40,40 @@ def _json_values(values: np.ndarray) -> list[Any]:
     return [str(v) for v in values.ravel()]
 
 
+#: a variable up to this size is read whole and decimated in memory (HDF5's strided
+#: reads cost ten times more than reading everything: 0.39 s vs 0.02 s for 1000x1000);
+#: a bigger one is read in blocks of rows of about BLOCK_BYTES
+READ_WHOLE_BYTES = 256 << 20
+BLOCK_BYTES = 32 << 20
+
+
+def _decimated(var: Any, stride: list[int]) -> np.ndarray:
+    """Every ``stride``-th value along each axis of the xarray variable ``var``."""
+    steps = tuple(slice(None, None, s) for s in stride)
+    if var.nbytes <= READ_WHOLE_BYTES:
+        return np.asarray(var.values)[steps]
+    row_bytes = max(var.nbytes // max(var.shape[0], 1), 1)
+    rows = max(stride[0], BLOCK_BYTES // row_bytes // stride[0] * stride[0])
+    # blocks start at multiples of the stride, so each keeps the rows a whole read would
+    parts = [
+        np.asarray(var[start : start + rows].values)[steps]
+        for start in range(0, var.shape[0], rows)
+    ]
+    return np.concatenate(parts)
+
+
+def _rounded_for_colours(values: np.ndarray) -> np.ndarray:
+    """Real values rounded to 1e-4 of their span: far finer than a colour scale shows,
+    and the JSON of a map is then about a third of its full-precision size."""
+    if values.dtype.kind != "f":
+        return values
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return values
+    span = float(finite.max() - finite.min()) or abs(float(finite.max())) or 1.0
+    return np.round(values, max(0, 4 - math.floor(math.log10(span))))
+
+
 def _stored_file(rt: Runtime, uuid: str, name: str):  # noqa: ANN202 - FileInfo
     info = rt.store.get_dataset(uuid)
     match = next((f for f in info.files if f.name == name), None)
@@ -110,9 +144,9 @@ def plot_data(rt: Runtime, uuid: str, name: str, variable: str | None = None) ->
                 )
             limit = MAX_LINE if kind == "line" else MAX_MAP
             stride = [max(1, math.ceil(n / limit)) for n in var.shape]
-            picked = var.isel(
-                {d: slice(None, None, s) for d, s in zip(var.dims, stride, strict=True)}
-            )
+            picked = _decimated(var, stride)
+            if kind == "map":
+                picked = _rounded_for_colours(picked)
             axes = []
             for d, s in zip(var.dims, stride, strict=True):
                 if d in ds.coords:
@@ -128,6 +162,6 @@ def plot_data(rt: Runtime, uuid: str, name: str, variable: str | None = None) ->
                 "stride": stride,
                 "axes": axes,
                 "units": str(var.attrs.get("units", "")),
-                "values": _json_values(np.asarray(picked.values)),
+                "values": _json_values(picked),
             }
     return out
