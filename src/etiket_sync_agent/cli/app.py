@@ -113,6 +113,20 @@ METRICS = typer.Option(
     "default: the `etiket-sync config metrics` setting; `off`: none.",
     metavar="HOST:PORT",
 )
+WEB = typer.Option(
+    None,
+    "--web",
+    help="Serve the web page beside the loop at HOST:PORT (given bare: 127.0.0.1:8765); "
+    "any but a loopback address needs a token (--token-file, --create-token).",
+    metavar="[HOST:PORT]",
+)
+TOKEN_FILE = typer.Option(
+    None, "--token-file", help="With --web: file whose first line is the access token.",
+    metavar="FILE",
+)  # fmt: skip
+CREATE_TOKEN = typer.Option(
+    False, "--create-token", help="With --web: make the home's access token if there is none."
+)
 DRY_RUN = typer.Option(
     False,
     "--dry-run",
@@ -138,6 +152,9 @@ def _run(
     metrics: str | None = None,
     dry_run: bool = False,
     json_: bool = False,
+    web: str | None = None,
+    token_file: Path | None = None,
+    create_token: bool = False,
 ) -> None:
     import logging
 
@@ -157,6 +174,10 @@ def _run(
         return run_dry(_opts.home, set(source) or None, as_json=json_, quiet=quiet)
     if json_:
         raise ConfigError("--json goes with --dry-run", hint="`etiket-sync status --json`")
+    if web and (once or iterations):
+        raise ConfigError(
+            "--web serves the page beside the endless loop", hint="drop --once / --iterations"
+        )
     rt = _runtime()
     setup_logging(rt.home, getattr(logging, log_level.upper()), console=verbose)
     only = set(source) or None
@@ -171,7 +192,7 @@ def _run(
         reporter = line_reporter if verbose else SummaryReporter(summary_every, quiet=quiet)
         # the metrics endpoint and the alert notifier (if the home has targets) run beside
         # the endless loop; a bad --metrics address is an error before anything runs
-        ops = serve_metrics(rt, metrics)
+        ops = serve_metrics(rt, metrics, web, token_file, create_token)
         if not quiet:
             render.console.print(
                 f"Agent running on {rt.home.data_dir}: problems are shown at once, a summary "
@@ -204,12 +225,15 @@ def run(
     metrics: str | None = METRICS,
     dry_run: bool = DRY_RUN,
     json_: bool = RUN_JSON,
+    web: str | None = WEB,
+    token_file: Path | None = TOKEN_FILE,
+    create_token: bool = CREATE_TOKEN,
 ) -> None:
     """Run the sync loop (until Ctrl-C, or --once / --iterations N; --dry-run: report
-    what one run would store, changing nothing)."""
+    what one run would store, changing nothing; --web: serve the web page too)."""
     _run(
         once, iterations, verbose, quiet, source, log_level, summary_every, metrics,
-        dry_run, json_,
+        dry_run, json_, web, token_file, create_token,
     )  # fmt: skip
 
 
@@ -671,10 +695,16 @@ def _module_run(
     log_level: str = LOG_LEVEL,
     summary_every: float = SUMMARY,
     metrics: str | None = METRICS,
+    web: str | None = WEB,
+    token_file: Path | None = TOKEN_FILE,
+    create_token: bool = CREATE_TOKEN,
 ) -> None:
     """Run the sync loop, as `etiket-sync run` does (until Ctrl-C or SIGTERM)."""
     _opts.home = home
-    _run(once, iterations, verbose, quiet, source, log_level, summary_every, metrics)
+    _run(
+        once, iterations, verbose, quiet, source, log_level, summary_every, metrics,
+        web=web, token_file=token_file, create_token=create_token,
+    )  # fmt: skip
 
 
 def module_main(argv: list[str] | None = None) -> None:
@@ -691,7 +721,7 @@ def invoke(command: typer.Typer, argv: list[str] | None, prog_name: str) -> None
 
     from etiket_sync_agent.errors import EtiketSyncError
 
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _bare_web(list(sys.argv[1:] if argv is None else argv))
     as_json = "--json" in args
     _opts.verbose = any(a in ("-v", "--verbose") for a in args)
     try:
@@ -716,6 +746,21 @@ def invoke(command: typer.Typer, argv: list[str] | None, prog_name: str) -> None
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes one line
         _unexpected(exc, as_json)
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _bare_web(args: list[str]) -> list[str]:
+    """``run --web`` given without an address gets the default one (a click option
+    cannot have an optional value)."""
+    if "--web" not in args:
+        return args
+    from etiket_sync_agent.ops.runner import WEB_DEFAULT
+
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--web" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(WEB_DEFAULT)
+    return out
 
 
 def _fail(message: str, hint: str | None, exit_code: int, kind: str, as_json: bool) -> None:

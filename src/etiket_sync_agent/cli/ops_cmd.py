@@ -382,19 +382,38 @@ METRICS = typer.Option(
 )
 
 
-def serve_metrics(rt: Any, metrics: str | None):  # noqa: ANN201 - OpsHandle (lazy import)
+def serve_metrics(  # noqa: ANN201 - OpsHandle (lazy import)
+    rt: Any,  # noqa: ANN401 - a Runtime
+    metrics: str | None,
+    web: str | None = None,
+    token_file: Path | None = None,
+    create_token: bool = False,
+):
     """Start what runs beside the loop for ``etiket-sync run``: the metrics endpoint
-    (``metrics`` = ``--metrics HOST:PORT`` or ``off``; None: the saved setting) and the
-    alert notifier (when the home has targets). Returns a handle; call ``handle.stop()``
-    when the loop ends."""
+    (``metrics`` = ``--metrics HOST:PORT`` or ``off``; None: the saved setting), the web
+    page (``web`` = ``--web HOST:PORT``) and the alert notifier (when the home has
+    targets). Returns a handle; call ``handle.stop()`` when the loop ends."""
     from etiket_sync_agent.ops.runner import start_ops
     from etiket_sync_agent.ops.settings import metrics_address
 
-    handle = start_ops(rt, metrics=metrics_address(rt.home, metrics))
+    handle = start_ops(
+        rt, metrics=metrics_address(rt.home, metrics), web=web, token_file=token_file,
+        create_token=create_token,
+    )  # fmt: skip
     if handle.metrics_url:
         typer.echo(
             f"Metrics on {handle.metrics_url}/metrics, health on {handle.metrics_url}/healthz"
         )
+    page = handle.web
+    if page is not None:
+        if page.token_created:
+            typer.echo(
+                f"Access token (shown once, kept in {page.token_path} with mode 0600): "
+                f"{page.token_created}"
+            )
+        elif page.token_path is not None:
+            typer.echo(f"Access token: the one in {page.token_path}.")
+        typer.echo(f"Web page on {page.url}/")
     return handle
 
 

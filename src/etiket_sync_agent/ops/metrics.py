@@ -25,38 +25,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from etiket_sync_agent.errors import ConfigError, error_line
+from etiket_sync_agent.ops.addresses import DEFAULT_HOST, parse_address
 from etiket_sync_agent.ops.snapshot import snapshot
 from etiket_sync_agent.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464
 PREFIX = "etiket_sync_"
 #: the item states counted per source (the keys of ``status``'s ``items``)
 ITEM_STATES = ("pending", "live", "synchronized", "failed", "waiting")
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``:PORT``, ``PORT`` or ``[IPv6]:PORT`` -> (host, port); the host
-    defaults to 127.0.0.1 (never every interface unless asked)."""
-    text = text.strip()
-    host, port = DEFAULT_HOST, text
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":")
-    elif ":" in text:
-        host, _, port = text.rpartition(":")
-        host = host or DEFAULT_HOST
-    try:
-        number = int(port)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 65535:
-        raise ConfigError(
-            f"invalid metrics address {text!r}", hint="give HOST:PORT, e.g. 127.0.0.1:9464"
-        )
-    return host, number
 
 
 def _ts(value: Any) -> float | None:

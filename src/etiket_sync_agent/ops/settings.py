@@ -51,7 +51,7 @@ def normalize_metrics(value: str) -> str | None:
     an invalid address."""
     if value.strip().lower() in OFF:
         return None
-    from etiket_sync_agent.ops.metrics import parse_address
+    from etiket_sync_agent.ops.addresses import parse_address
 
     host, port = parse_address(value)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
