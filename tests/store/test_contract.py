@@ -3,6 +3,7 @@ SQLite + local folder, PostgreSQL + local folder, PostgreSQL + an S3 bucket."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,3 +39,24 @@ class TestPostgresS3(BlobStorageContractTests):
             return LocalStore(tmp_path / "store", catalog_url=pg_catalog, blobs=blobs)
 
         return make
+
+
+def test_upload_files_commit_one_catalog_transaction_per_group(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from etiket_sync_agent.store.interface import DatasetSpec, FileUpload
+    from etiket_sync_agent.store.local import batch
+
+    store = LocalStore(tmp_path / "store")
+    try:
+        store.create_scope("lab")
+        uuid = store.upsert_dataset(DatasetSpec(uuid="d", scope="lab", name="d")).uuid
+        commits: list[int] = []
+        event.listen(store._engine, "commit", lambda _conn: commits.append(1))  # noqa: SLF001
+        n = batch.GROUP_FILES + 10
+        files = [FileUpload(f"f{i}", io.BytesIO(b"%d" % i)) for i in range(n)]
+        assert len(store.upload_files(uuid, files)) == n
+        assert len(commits) == 2
+        assert len(store.get_dataset(uuid).files) == n
+    finally:
+        store.close()

@@ -21,6 +21,10 @@ Contract
   re-checks, under the lock, that the content is still there and restores it if not.
 * Content-addressed: content whose sha256 is already stored is never transferred again,
   by any agent sharing the storage.
+* :meth:`BlobStorage.stage_many` stages several sources at once (an implementation may
+  copy them in parallel and make them durable together); its :class:`StagedGroup` is
+  placed content by content in one catalog transaction, and :meth:`StagedGroup.sync`,
+  called before that transaction commits, makes every placement durable.
 * The temp file is removed when the ``stage`` block exits, whatever happened.
 * Content is immutable once placed; :meth:`BlobStorage.delete` is called only by the
   catalog, under the content lock, when no file version refers to the content any more.
@@ -31,8 +35,8 @@ Contract
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,6 +56,17 @@ class StagedContent(ABC):
         """
 
 
+class StagedGroup:
+    """Contents staged together by :meth:`BlobStorage.stage_many`, in source order."""
+
+    def __init__(self, contents: list[StagedContent]) -> None:
+        self.contents = contents
+
+    def sync(self) -> None:  # noqa: B027 - the default placement is durable at once
+        """Make what :meth:`StagedContent.place` did for these contents durable; the
+        catalog calls it before it commits the rows referring to them."""
+
+
 class BlobStorage(ABC):
     """Immutable contents named by their sha256. Safe across threads and processes."""
 
@@ -69,6 +84,13 @@ class BlobStorage(ABC):
         A path that is missing, vanishes, or changes size or mtime while it is read raises
         StoreError (nothing is staged). Exceptions of a caller's stream propagate.
         """
+
+    @contextmanager
+    def stage_many(self, sources: Sequence[Path | BinaryIO]) -> Iterator[StagedGroup]:
+        """:meth:`stage` for several sources; every temp file is removed on exit. The
+        first failing source raises (nothing is staged). Default: one after another."""
+        with ExitStack() as stack:
+            yield StagedGroup([stack.enter_context(self.stage(s)) for s in sources])
 
     @abstractmethod
     def exists(self, sha256: str) -> bool:

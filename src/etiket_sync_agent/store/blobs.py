@@ -26,15 +26,15 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from etiket_sync_agent.errors import StoreError
-from etiket_sync_agent.store.blob_interface import BlobStorage, StagedContent
+from etiket_sync_agent.store.blob_interface import BlobStorage, StagedContent, StagedGroup
 
 CHUNK = 1 << 20
 PIPELINE_MIN_SIZE = 8 * CHUNK  # smaller files are hashed inline
@@ -52,6 +52,8 @@ class StagedBlob(StagedContent):
     size: int
     tmp: Path
     synced: bool = field(default=False)
+    #: folders whose fsync is left to the group (:meth:`StagedBlobGroup.sync`); None: now
+    pending_dirs: set[Path] | None = field(default=None)
 
     def place(self) -> bool:
         """Make the content available as its blob. Returns whether a new blob was written.
@@ -76,10 +78,27 @@ class StagedBlob(StagedContent):
                     f"staged content {self.sha256} was lost before it was stored"
                 ) from None
             os.replace(self.tmp, dest)
-        _fsync_dir(dest.parent)  # the blob's directory entry
-        for folder in created:  # and the entries of folders made for it
-            _fsync_dir(folder.parent)
+        # the blob's directory entry, and the entries of folders made for it
+        folders = [dest.parent, *(folder.parent for folder in created)]
+        if self.pending_dirs is not None:
+            self.pending_dirs.update(folders)
+        else:
+            for folder in folders:
+                _fsync_dir(folder)
         return True
+
+
+class StagedBlobGroup(StagedGroup):
+    """Blobs staged together: their folders are fsynced once for the whole group."""
+
+    def __init__(self, contents: list[StagedBlob], pending_dirs: set[Path]) -> None:
+        super().__init__(list(contents))
+        self.pending_dirs = pending_dirs
+
+    def sync(self) -> None:
+        for folder in sorted(self.pending_dirs, key=lambda p: len(p.parts), reverse=True):
+            _fsync_dir(folder)
+        self.pending_dirs.clear()
 
 
 class BlobStore(BlobStorage):
@@ -125,6 +144,33 @@ class BlobStore(BlobStorage):
         with hashed_copy(self.tmp_dir, source, sync_unless=self.exists) as (tmp, sha, size, synced):
             yield StagedBlob(self, sha, size, tmp, synced)
 
+    @contextmanager
+    def stage_many(self, sources: Sequence[Path | BinaryIO]) -> Iterator[StagedBlobGroup]:
+        """Stage several sources: copied and hashed by a few threads at once, the kernel
+        asked to start writing each back as soon as it is copied, then the new ones
+        synced together (several syncs in flight let the file system share its journal
+        commits), instead of one copy-and-sync after the other."""
+        staged: list[tuple[Path, str, int]] = []
+        try:
+            # big files already keep two threads busy each (copy, hash): one at a time
+            small = [size_hint(s) < PIPELINE_MIN_SIZE for s in sources]
+            if len(sources) > 1 and all(small):
+                staged = _in_threads(lambda s: _stage_file(self.tmp_dir, s), sources, staged)
+            else:
+                for source in sources:
+                    staged.append(_stage_file(self.tmp_dir, source))
+            new = {tmp for tmp, sha, _ in staged if not self.exists(sha)}
+            _in_threads(_fsync_path, sorted(new), [])
+            pending: set[Path] = set()
+            blobs = [
+                StagedBlob(self, sha, size, tmp, synced=tmp in new, pending_dirs=pending)
+                for tmp, sha, size in staged
+            ]
+            yield StagedBlobGroup(blobs, pending)
+        finally:
+            for tmp, _, _ in staged:
+                tmp.unlink(missing_ok=True)
+
     def delete(self, sha256: str) -> bool:
         """Remove a blob. The caller guarantees nothing refers to it."""
         try:
@@ -158,16 +204,11 @@ def hashed_copy(
     (content already stored) or ``sync_unless`` is None. A path source that is missing,
     vanishes or changes while read raises StoreError.
     """
-    # the writer's pid in the name: a sweep can tell a dead process's file at once
-    tmp = tmp_dir / f"{os.getpid()}-{secrets.token_hex(12)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    tmp, fd = _new_tmp(tmp_dir)
     try:
         synced = False
         try:
-            if isinstance(source, (str, os.PathLike)):
-                sha256, size = _copy_path(Path(source), fd)
-            else:
-                sha256, size = _copy_stream(source, fd)
+            sha256, size = _fill(fd, source)
             if sync_unless is not None and not sync_unless(sha256):
                 _datasync(fd)
                 synced = True
@@ -176,6 +217,62 @@ def hashed_copy(
         yield tmp, sha256, size, synced
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _new_tmp(tmp_dir: Path) -> tuple[Path, int]:
+    """A new temp file of this process in ``tmp_dir``, opened for writing."""
+    # the writer's pid in the name: a sweep can tell a dead process's file at once
+    tmp = tmp_dir / f"{os.getpid()}-{secrets.token_hex(12)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    return tmp, fd
+
+
+def _fill(fd: int, source: Path | BinaryIO) -> tuple[str, int]:
+    if isinstance(source, (str, os.PathLike)):
+        return _copy_path(Path(source), fd)
+    return _copy_stream(source, fd)
+
+
+def _stage_file(tmp_dir: Path, source: Path | BinaryIO) -> tuple[Path, str, int]:
+    """Copy ``source`` into a new temp file while hashing it, and start its write-back;
+    ``(temp path, sha256, size)``. The temp file is removed if anything fails."""
+    tmp, fd = _new_tmp(tmp_dir)
+    try:
+        try:
+            sha256, size = _fill(fd, source)
+            _start_writeback(fd, 0, 0)  # 0: to the end of the file
+        finally:
+            os.close(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, sha256, size
+
+
+STAGE_THREADS = 4
+
+
+def _in_threads(work: Callable[[Any], Any], inputs: Sequence[Any], done: list[Any]) -> list[Any]:
+    """``work`` of every input by up to :data:`STAGE_THREADS` threads, appending each
+    result to ``done`` as it comes (so a caller's cleanup sees every one); the first
+    failure is raised once every call has ended."""
+    if not inputs:
+        return done
+    failure: BaseException | None = None
+    n = min(STAGE_THREADS, len(inputs))
+    with ThreadPoolExecutor(n, thread_name_prefix="etiket-stage") as pool:
+        futures = [pool.submit(work, item) for item in inputs]
+        for future in futures:
+            try:
+                done.append(future.result())
+            except BaseException as exc:  # noqa: BLE001 - raised below, after the others
+                if failure is None:
+                    failure = exc
+                for other in futures:
+                    other.cancel()
+    if failure is not None:
+        raise failure
+    return done
 
 
 def clean_tmp_dir(tmp_dir: Path, older_than: float, dry_run: bool = False) -> int:
@@ -234,13 +331,19 @@ def _copy_stream(src: BinaryIO, out_fd: int) -> tuple[str, int]:
     has little left to do. Small inputs are copied inline: a thread hop costs more.
     """
     read = _chunk_reader(src)
-    try:
-        size_hint = os.fstat(src.fileno()).st_size
-    except (AttributeError, OSError, ValueError):
-        size_hint = 0
-    if size_hint < PIPELINE_MIN_SIZE:
+    if size_hint(src) < PIPELINE_MIN_SIZE:
         return _copy_inline(read, out_fd)
     return _copy_pipelined(read, out_fd)
+
+
+def size_hint(source: Path | BinaryIO) -> int:
+    """The size of a path or of an open file (0 when it cannot be told)."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            return os.stat(source).st_size
+        return os.fstat(source.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def _chunk_reader(src: BinaryIO) -> Callable[[memoryview], memoryview | bytes]:

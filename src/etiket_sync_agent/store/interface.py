@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,6 +121,18 @@ class AgentReport:
     heartbeat: datetime
     started: datetime | None = None
     sources: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileUpload:
+    """One file of :meth:`DatasetStore.upload_files`: the arguments of ``upload_file``."""
+
+    name: str
+    source: Path | BinaryIO
+    filename: str | None = None
+    file_type: str = "UNKNOWN"
+    generator: str | None = None
+    status: FileStatus = FileStatus.COMPLETE
 
 
 @dataclass(frozen=True)
@@ -234,6 +247,29 @@ class DatasetStore(ABC):
         a live version is finalized with unchanged content (its status still becomes
         complete). Exceptions raised by a caller's stream propagate unchanged.
         """
+
+    def upload_files(self, dataset_uuid: str, files: Sequence[FileUpload]) -> list[UploadResult]:
+        """Store several files of one dataset; their results in order.
+
+        Each file follows the rules of :meth:`upload_file`, in the order given (a name
+        given twice is uploaded twice). An implementation may publish the files in fewer
+        catalog transactions than files (the local store: one per group of files) —
+        every row is still committed only after its content is durable. When a file
+        fails, the error propagates; files given before it may or may not be stored, the
+        failing file and those after it are not. Default: :meth:`upload_file` per file.
+        """
+        return [
+            self.upload_file(
+                dataset_uuid,
+                f.name,
+                f.source,
+                filename=f.filename,
+                file_type=f.file_type,
+                generator=f.generator,
+                status=f.status,
+            )
+            for f in files
+        ]
 
     @abstractmethod
     def open_file(

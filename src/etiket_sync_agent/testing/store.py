@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from etiket_sync_agent.errors import NotFoundError, StoreError
-from etiket_sync_agent.store.interface import DatasetSpec, DatasetStore, FileStatus
+from etiket_sync_agent.store.interface import DatasetSpec, DatasetStore, FileStatus, FileUpload
 
 UTC = timezone.utc
 LIVE, COMPLETE = FileStatus.LIVE, FileStatus.COMPLETE
@@ -389,6 +389,73 @@ class StoreContractTests:
         with scoped.open_file("d-2", "b.txt") as fh:
             assert fh.read() == b"from the second"
 
+    # -- several files at once --------------------------------------------------------------
+    def test_upload_files_follows_the_rules_file_by_file(
+        self, scoped: DatasetStore, ds: str, tmp_path: Path
+    ) -> None:
+        (tmp_path / "p.bin").write_bytes(b"from a path")
+        scoped.upload_file(ds, "kept.txt", io.BytesIO(b"kept"))
+        results = scoped.upload_files(
+            ds,
+            [
+                FileUpload("p.bin", tmp_path / "p.bin", file_type="BIN", generator="g"),
+                FileUpload("kept.txt", io.BytesIO(b"kept")),
+                FileUpload("twice.txt", io.BytesIO(b"one")),
+                FileUpload("twice.txt", io.BytesIO(b"two")),
+                FileUpload("sub/live.h5", io.BytesIO(b"partial"), status=LIVE),
+                FileUpload("sub/live.h5", io.BytesIO(b"final"), filename="x.h5"),
+            ],
+        )
+        assert [(r.file.name, r.version.version, r.changed) for r in results] == [
+            ("p.bin", 1, True),
+            ("kept.txt", 1, False),
+            ("twice.txt", 1, True),
+            ("twice.txt", 2, True),
+            ("sub/live.h5", 1, True),
+            ("sub/live.h5", 1, True),
+        ]
+        assert results[0].version.sha256 == hashlib.sha256(b"from a path").hexdigest()
+        assert (results[0].file.file_type, results[0].file.generator) == ("BIN", "g")
+        assert results[5].version.status == COMPLETE and results[5].file.filename == "x.h5"
+        files = {f.name: f for f in scoped.get_dataset(ds).files}
+        assert sorted(files) == ["kept.txt", "p.bin", "sub/live.h5", "twice.txt"]
+        assert files["twice.txt"] == results[3].file
+        for name, payload in [("p.bin", b"from a path"), ("sub/live.h5", b"final")]:
+            with scoped.open_file(ds, name) as fh:
+                assert fh.read() == payload
+        with scoped.open_file(ds, "twice.txt", version=1) as fh:
+            assert fh.read() == b"one"
+        assert scoped.upload_files(ds, []) == []
+
+    def test_upload_files_of_many_files(self, scoped: DatasetStore, ds: str) -> None:
+        payloads = {f"f{i:03d}.txt": b"content %d" % i for i in range(300)}
+        results = scoped.upload_files(
+            ds, [FileUpload(name, io.BytesIO(data)) for name, data in payloads.items()]
+        )
+        assert [r.file.name for r in results] == list(payloads)
+        stored = {f.name: f.latest.sha256 for f in scoped.get_dataset(ds).files}
+        assert stored == {n: hashlib.sha256(d).hexdigest() for n, d in payloads.items()}
+
+    def test_upload_files_stops_at_a_missing_file(
+        self, scoped: DatasetStore, ds: str, tmp_path: Path
+    ) -> None:
+        (tmp_path / "a.bin").write_bytes(b"a")
+        with pytest.raises(StoreError, match="does not exist"):
+            scoped.upload_files(
+                ds,
+                [
+                    FileUpload("a.bin", tmp_path / "a.bin"),
+                    FileUpload("gone.bin", tmp_path / "gone.bin"),
+                    FileUpload("after.bin", io.BytesIO(b"after")),
+                ],
+            )
+        names = {f.name for f in scoped.get_dataset(ds).files}
+        assert "gone.bin" not in names and "after.bin" not in names
+        with pytest.raises(StoreError):
+            scoped.upload_files(ds, [FileUpload("../bad", io.BytesIO(b"x"))])
+        with pytest.raises(NotFoundError):
+            scoped.upload_files("missing-uuid", [FileUpload("a.txt", io.BytesIO(b"x"))])
+
     # -- export -----------------------------------------------------------------------------
     def test_export_writes_latest_files_in_sub_folders(
         self, scoped: DatasetStore, ds: str, tmp_path: Path
@@ -530,6 +597,34 @@ class BlobStorageContractTests(StoreContractTests):
         sha = hashlib.sha256(b"abc" * 1000).hexdigest()
         with scoped.blobs.open(sha) as fh:
             assert fh.read() == b"abc" * 1000
+
+    def test_upload_files_leave_no_temp_files_and_store_content_once(
+        self, scoped: Any, ds: str, tmp_path: Path
+    ) -> None:
+        (tmp_path / "big.bin").write_bytes(b"\2" * (9 << 20))  # above the pipelined size
+        results = scoped.upload_files(
+            ds,
+            [
+                FileUpload("a.txt", io.BytesIO(b"same")),
+                FileUpload("b.txt", io.BytesIO(b"same")),
+                FileUpload("big.bin", tmp_path / "big.bin"),
+                FileUpload("live.h5", io.BytesIO(b"part 1"), status=LIVE),
+                FileUpload("live.h5", io.BytesIO(b"part 1+2"), status=LIVE),
+            ],
+        )
+        assert self.tmp_files(scoped) == []
+        # the live content replaced within the group is gone; the rest stored once
+        assert self.blob_files(scoped) == {results[i].version.sha256 for i in (0, 2, 4)}
+        with pytest.raises(OSError, match="unplugged"):
+            scoped.upload_files(
+                ds,
+                [FileUpload("ok.txt", io.BytesIO(b"fine")), FileUpload("x", _BrokenStream())],
+            )
+        assert self.tmp_files(scoped) == []
+        assert "x" not in {f.name for f in scoped.get_dataset(ds).files}
+        # content a storage transferred while staging (S3) is unreferenced: gc takes it
+        scoped.gc(tmp_older_than=0)
+        assert len(self.blob_files(scoped)) == 3
 
     def test_export_refuses_names_leaving_the_target(
         self, scoped: Any, ds: str, tmp_path: Path

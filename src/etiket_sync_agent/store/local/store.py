@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -13,7 +14,7 @@ from etiket_sync_agent.store import interface as api
 from etiket_sync_agent.store.blob_interface import BlobStorage
 from etiket_sync_agent.store.blobs import BlobStore
 from etiket_sync_agent.store.catalog import Dataset, File, FileVersion, Scope
-from etiket_sync_agent.store.local import agents, datasets, gc, scopes, verify
+from etiket_sync_agent.store.local import agents, batch, datasets, gc, scopes, verify
 from etiket_sync_agent.store.local.infos import dataset_info_from
 from etiket_sync_agent.store.local.lookups import require_version, search_datasets
 from etiket_sync_agent.store.local.transactions import WRITE_ATTEMPTS, Catalog
@@ -132,13 +133,7 @@ class LocalStore(api.DatasetStore):
         generator: str | None = None,
         status: api.FileStatus = api.FileStatus.COMPLETE,
     ) -> api.UploadResult:
-        name = check_file_name(name)
-        meta = {
-            "filename": check_text("filename", filename or name.rsplit("/", 1)[-1], 255),
-            "file_type": check_text("file type", file_type, 64),
-            "generator": check_text("generator", generator, 255),
-        }
-        status = api.FileStatus(status)
+        name, meta, status = _checked(name, filename, file_type, generator, status)
         with self.blobs.stage(source) as staged:
 
             def work(session: Any) -> tuple[api.UploadResult, str | None]:
@@ -149,6 +144,21 @@ class LocalStore(api.DatasetStore):
         if replaced is not None and replaced != result.version.sha256:
             gc.discard_if_unreferenced(self._catalog, self.blobs, replaced)
         return result
+
+    def upload_files(
+        self, dataset_uuid: str, files: Sequence[api.FileUpload]
+    ) -> list[api.UploadResult]:
+        """Several files of one dataset in one write transaction per group of files
+        (see :mod:`.batch`): copied and hashed in parallel, synced together. Names and
+        metadata are checked before anything is copied."""
+        checked = []
+        for f in files:
+            name, meta, status = _checked(f.name, f.filename, f.file_type, f.generator, f.status)
+            checked.append(batch.CheckedUpload(name, f.source, meta, status))
+        results: list[api.UploadResult] = []
+        for group in batch.groups(checked):
+            results += batch.upload_group(self._catalog, self.blobs, dataset_uuid, group)
+        return results
 
     def open_file(self, dataset_uuid: str, name: str, version: int | None = None) -> BinaryIO:
         """The content of ``name`` (latest version by default) opened for reading."""
@@ -200,3 +210,20 @@ class LocalStore(api.DatasetStore):
             sub = distinct.subquery()
             counts["bytes"] = int(session.scalar(select(func.coalesce(func.sum(sub.c.size), 0))))
         return counts
+
+
+def _checked(
+    name: str,
+    filename: str | None,
+    file_type: str,
+    generator: str | None,
+    status: api.FileStatus,
+) -> tuple[str, dict[str, Any], api.FileStatus]:
+    """The file name, the file row's metadata and the status, validated."""
+    name = check_file_name(name)
+    meta = {
+        "filename": check_text("filename", filename or name.rsplit("/", 1)[-1], 255),
+        "file_type": check_text("file type", file_type, 64),
+        "generator": check_text("generator", generator, 255),
+    }
+    return name, meta, api.FileStatus(status)
