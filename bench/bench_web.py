@@ -278,6 +278,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=40)
     ap.add_argument("--pg", action="store_true", help="the catalog in a fresh PostgreSQL DB")
     ap.add_argument("--browser-repeats", type=int, default=5)
+    ap.add_argument("--keep-pg", action="store_true", help="keep the PostgreSQL database")
     args = ap.parse_args()
 
     import os
@@ -295,6 +296,9 @@ def main() -> None:
         uuids = populate(rt, args.n)
         setup_s = time.perf_counter() - t0
         plot_name = add_plot_file(rt, uuids[-1], work)
+        from etiket_sync_agent.services.agents import HeartbeatPublisher
+
+        assert HeartbeatPublisher(rt).publish()  # the lab overview shows this agent
         print(f"{machine_info()}\ncatalog: {'PostgreSQL' if pg else 'SQLite'}; "
               f"{args.n} datasets set up in {setup_s:.1f} s")  # fmt: skip
         rt.close()
@@ -311,7 +315,8 @@ def main() -> None:
             "/datasets?attribute=sample%3DS7",
             "/datasets?attribute=fridge",
             f"/datasets?since={mid}&until={mid + timedelta(days=6)}",
-            "/datasets?q=rabi&tag=q3&attribute=fridge%3D2",
+            "/datasets?q=rabi&tag=q3&attribute=fridge%3D0",
+            "/datasets?q=rabi&tag=q3&attribute=fridge%3D2",  # none: a full scan
             "/datasets?q=rabi&offset=20000",
             "/api/datasets?tag=cooldown&limit=200",
             f"/datasets/{someone}",
@@ -347,8 +352,10 @@ def main() -> None:
                 server.should_exit = True
                 thread.join(30)
     finally:
-        if pg:
+        if pg and not args.keep_pg:
             drop_pg_database(pg)
+        elif pg:
+            print(f"kept {pg}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from etiket_sync_agent.dbtypes import UTCDateTime, utcnow
@@ -141,4 +143,11 @@ Index(
     Dataset.collected.desc().nulls_last(),
     Dataset.created.desc(),
     Dataset.uuid,
+).ddl_if(dialect="postgresql")
+#: tag search on PostgreSQL (``tags @> [tag]`` in lookups) without reading every row
+Index(
+    "ix_datasets_tags_pg",
+    cast(Dataset.tags, JSONB).label("tags_jsonb"),
+    postgresql_using="gin",
+    postgresql_ops={"tags_jsonb": "jsonb_path_ops"},
 ).ddl_if(dialect="postgresql")
