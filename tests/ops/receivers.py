@@ -39,7 +39,8 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port on 127.0.0.1 free right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -57,7 +58,7 @@ def smtp_server() -> Iterator[tuple[str, list[Any]]]:
             received.append(message_from_bytes(envelope.content, policy=email_policy))
             return "250 OK"
 
-    port = _free_port()
+    port = free_port()
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     try:

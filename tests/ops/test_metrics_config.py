@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -16,13 +15,8 @@ from etiket_sync_agent.errors import ConfigError
 from etiket_sync_agent.home import Home
 from tests.conftest import ETIKET_SYNC
 from tests.helpers import wait_for
+from tests.ops.receivers import free_port
 from tests.ops.test_metrics import healthz
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_config_metrics_saves_shows_and_removes(cli, home: Home) -> None:
@@ -42,7 +36,7 @@ def test_config_metrics_saves_shows_and_removes(cli, home: Home) -> None:
 def test_run_serves_metrics_on_the_saved_address_unless_off(
     cli, home: Home, given: str | None
 ) -> None:
-    port = _free_port()
+    port = free_port()
     cli("config", "metrics", f"127.0.0.1:{port}")
     env = {**os.environ, "ETIKET_SYNC_HOME": str(home.data_dir)}
     extra = [] if given is None else ["--metrics", given]

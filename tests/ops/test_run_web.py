@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -16,12 +15,7 @@ from etiket_sync_agent.home import Home
 from etiket_sync_agent.runtime import Runtime
 from tests.conftest import ETIKET_SYNC
 from tests.helpers import add_folder_source, make_dataset, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ops.receivers import free_port
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -42,7 +36,7 @@ def test_run_serves_the_overview_with_its_sources(home: Home, tmp_path: Path) ->
     rt = Runtime(home)
     add_folder_source(rt, root, name="fridge-lab")
     rt.close()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ETIKET_SYNC_HOME": str(home.data_dir)}
     agent = subprocess.Popen(
         [ETIKET_SYNC, "run", "--web", f"127.0.0.1:{port}", "--summary-every", "3600"],

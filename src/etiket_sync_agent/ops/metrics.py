@@ -131,18 +131,13 @@ def families(snap: dict[str, Any]) -> Iterable[Metric]:
             fam = g(PREFIX + f"store_{key}", help_)
             fam.add_metric([], store[key])
             yield fam
-    disk = snap["disk"]
-    free = g(PREFIX + "home_disk_free_bytes", "Free bytes on the disk holding the home")
-    free.add_metric([], disk["free"])
-    size = g(PREFIX + "home_disk_size_bytes", "Size of the disk holding the home")
-    size.add_metric([], disk["total"])
-    yield from (free, size)
-    spool = snap["spool_disk"]
-    free = g(PREFIX + "spool_disk_free_bytes", "Free bytes on the disk holding the spool")
-    free.add_metric([], spool["free"])
-    size = g(PREFIX + "spool_disk_size_bytes", "Size of the disk holding the spool")
-    size.add_metric([], spool["total"])
-    yield from (free, size)
+    for where, key in (("home", "disk"), ("spool", "spool_disk")):
+        disk = snap[key]
+        free = g(PREFIX + f"{where}_disk_free_bytes", f"Free bytes on the disk holding the {where}")
+        free.add_metric([], disk["free"])
+        size = g(PREFIX + f"{where}_disk_size_bytes", f"Size of the disk holding the {where}")
+        size.add_metric([], disk["total"])
+        yield from (free, size)
 
 
 def health(rt: Runtime) -> tuple[bool, dict[str, Any]]:
