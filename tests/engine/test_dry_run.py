@@ -17,6 +17,7 @@ from etiket_sync_agent.runtime import Runtime
 from etiket_sync_agent.services import sources
 from tests.conftest import FAST
 from tests.helpers import add_folder_source, make_dataset, run_once
+from tests.store.conftest import make_pg_database, postgres_server  # noqa: F401 - fixtures
 
 
 def files_of(root: Path) -> dict[str, str]:
@@ -154,3 +155,41 @@ def test_an_empty_home_is_not_created(tmp_path: Path) -> None:
     report = dry_run(home)
     assert report["sources"] == [] and report["datasets"] == []
     assert not home.data_dir.exists()
+
+
+def _pg_rows(url: str) -> dict[str, list]:
+    """Every row of every table of the catalog database."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]  # fmt: skip
+        return {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"'))) for t in tables}
+
+
+def test_a_postgresql_catalog_is_only_read(
+    home: Home,
+    tmp_path: Path,
+    make_pg_database,  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = make_pg_database()
+    monkeypatch.setenv("ETIKET_SYNC_STORE_URL", url)
+    root = tmp_path / "folders"
+    a = make_dataset(root, "a", {"f.txt": "one"}, name="A")
+    rt = Runtime(home)
+    try:
+        add_folder_source(rt, root)
+        run_once(rt, FAST)
+    finally:
+        rt.close()
+    (a / "f.txt").write_text("one, then two")
+    make_dataset(root, "b", {"g.txt": "new"}, name="B")
+    rows, files = _pg_rows(url), files_of(home.data_dir)
+    report = dry_run(home, settings=FAST)
+    assert _pg_rows(url) == rows and files_of(home.data_dir) == files
+    assert {
+        (d["name"], f["name"], f["action"], f["version"])
+        for d in report["datasets"]
+        for f in d["files"]
+    } == {("A", "f.txt", "new_version", 2), ("B", "g.txt", "new", 1)}
