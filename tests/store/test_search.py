@@ -14,6 +14,7 @@ from etiket_sync_agent.store.local import LocalStore
 
 UTC = timezone.utc
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
+ODD_TAGS = ['say "hi"', "back\\slash", "Zürich", "100%"]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -26,7 +27,7 @@ def catalog(
         make: Callable[[], str] = request.getfixturevalue("make_pg_database")
         url = make()
     store = LocalStore(tmp_path_factory.mktemp(request.param) / "store", catalog_url=url)
-    for scope in ("lab", "cleanroom"):
+    for scope in ("lab", "cleanroom", "oddities"):
         store.create_scope(scope)
     specs = [
         DatasetSpec("a", "lab", "Rabi sweep", collected=DAY, tags=["cooldown", "q1"],
@@ -39,6 +40,7 @@ def catalog(
         DatasetSpec("d", "lab", "T1 decay", collected=DAY - timedelta(seconds=1),
                     attributes={"samples": "A7"}, source="folder"),
         DatasetSpec("e", "lab", "undated rabi", tags=["cooldown"], attributes={"sample": "A7"}),
+        DatasetSpec("odd", "oddities", "odd tags", tags=ODD_TAGS),
     ]  # fmt: skip
     for spec in specs:
         store.upsert_dataset(spec)
@@ -51,7 +53,7 @@ def uuids(store: LocalStore, **filters: object) -> list[str]:
 
 
 def test_no_filter_is_everything_newest_first_undated_last(catalog: LocalStore) -> None:
-    assert uuids(catalog) == ["c", "b", "a", "d", "e"]
+    assert uuids(catalog) == ["c", "b", "a", "d", "odd", "e"]  # undated: newest created
 
 
 def test_name_text_is_a_case_insensitive_substring(catalog: LocalStore) -> None:
@@ -70,6 +72,13 @@ def test_tag_matches_exactly(catalog: LocalStore) -> None:
     assert uuids(catalog, tag="cooldown") == ["a", "e"]  # not "cooldowns"
     assert uuids(catalog, tag="q1") == ["b", "a"]
     assert uuids(catalog, tag="cool") == []
+
+
+def test_tags_with_quotes_backslashes_and_accents(catalog: LocalStore) -> None:
+    """Tags that JSON escapes (and the SQLite text pre-test skips) are found too."""
+    for tag in ODD_TAGS:
+        assert uuids(catalog, tag=tag) == ["odd"], tag
+    assert uuids(catalog, tag="zürich") == [] and uuids(catalog, tag="100") == []
 
 
 def test_attribute_by_name_or_by_value_as_text(catalog: LocalStore) -> None:
