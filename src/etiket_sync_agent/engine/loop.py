@@ -133,8 +133,6 @@ class SyncEngine:
             swept = sweep_at_start(self.runtime)
             if swept.removed or swept.errors:
                 logger.info("start-up sweep: %s", swept)
-            # items still waiting for the store from the last run: probe it at once
-            bookkeeping("store status", self.health.restore)
             self._started = {
                 "state": "running",
                 "pid": os.getpid(),
@@ -147,6 +145,8 @@ class SyncEngine:
             if bookkeeping("loop status", self._write_started) is None:
                 logger.warning("the loop status is written at the next heartbeat")
             heartbeat.start()
+            # items still waiting for the store from the last run: probe it at once
+            bookkeeping("store status", self.health.restore)
             logger.info(
                 "sync loop started (pid %s, home %s)", os.getpid(), self.runtime.home.data_dir
             )
