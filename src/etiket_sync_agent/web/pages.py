@@ -298,7 +298,12 @@ def plot_page(request: Request) -> Response:
 
 
 def login(request: Request, message: str = "", status_code: int = 200) -> Response:
-    nxt = request.query_params.get("next", "/")
+    """The token form; once the token is accepted the browser goes on to ``next``: the
+    page that asked for the token (when shown in its place), or ``/login?next=``."""
+    if request.url.path == "/login":
+        nxt = request.query_params.get("next", "/")
+    else:
+        nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if not nxt.startswith("/") or nxt.startswith("//"):
         nxt = "/"
     body = f"""<p>{e(message)}</p>

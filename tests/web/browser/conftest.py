@@ -45,9 +45,27 @@ class Browser:
         self.shots = shots
         self.downloads = downloads
         self._n = 0
+        self._allowed: list[str] = ["favicon.ico"]
+
+    def allow(self, text: str) -> None:
+        """Console errors holding ``text`` are expected (e.g. a page answered with 401)."""
+        self._allowed.append(text)
 
     def open(self, path: str) -> None:
         self.driver.get(self.base + path)
+
+    def click_to_load(self, element: Any, what: str = "the next page") -> None:
+        """Click ``element`` and wait until a new document replaced this one, fully loaded
+        (a click returns before the navigation it starts: reading at once may read the
+        old page)."""
+        self.driver.execute_script("window.leftBehind = true")
+        element.click()
+        self.wait(
+            what,
+            lambda: self.driver.execute_script(
+                "return !window.leftBehind && document.readyState === 'complete'"
+            ),
+        )
 
     def find(self, css: str) -> Any:
         from selenium.webdriver.common.by import By
@@ -88,7 +106,7 @@ class Browser:
         return [
             e["message"]
             for e in entries
-            if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+            if e["level"] == "SEVERE" and not any(a in e["message"] for a in self._allowed)
         ]
 
 

@@ -72,8 +72,7 @@ def test_overview_counts_reach_their_final_values_while_a_sync_runs(
         b.wait("the agent stopped", lambda: b.find("#loop-state").text == "stopped")
         b.screenshot("overview-agent-stopped")
         assert b.driver.execute_script("return window.notReloaded") is True
-        b.find("#summary-link").click()  # shown only while something failed
-        b.wait("the Problems page", lambda: b.find_all("tr.failed"))
+        b.click_to_load(b.find("#summary-link"))  # shown only while something failed
         assert "broken" in b.find("tr.failed").text
     finally:
         server.stop()

@@ -23,9 +23,8 @@ def test_failed_item_on_problems_page_and_retry_requeues_it(
         i for i in cli("items", "lab", "--json", as_json=True) if i["identifier"] == "broken"
     ]
     assert before["status"] == "failed"
-    row[0].find_element("css selector", "button").click()  # Retry of this item only
-
-    b.wait("the requeued message", lambda: "1 item(s) queued again" in b.find("main").text)
+    b.click_to_load(row[0].find_element("css selector", "button"))  # Retry of this item only
+    assert "1 item(s) queued again" in b.find("main").text
     assert b.driver.current_url.endswith("/problems?requeued=1")
     b.screenshot("problems-after-retry")
     (after,) = [
@@ -44,9 +43,9 @@ def test_search_by_tag_finds_the_tagged_dataset_only(served, browser_factory) ->
     b.screenshot("datasets-all")
 
     b.find("form.search input[name=tag]").send_keys("cooldown")
-    b.find("form.search button").click()
-    b.wait("the search result", lambda: "tag=cooldown" in b.driver.current_url)
-    assert b.wait("the tagged dataset", names) == ["first run"]
+    b.click_to_load(b.find("form.search button"))
+    assert "tag=cooldown" in b.driver.current_url
+    assert names() == ["first run"]
     assert "1 dataset(s)." in b.find("main").text
     assert b.find("form.search input[name=tag]").get_attribute("value") == "cooldown"
     b.screenshot("datasets-tag-cooldown")
@@ -54,8 +53,8 @@ def test_search_by_tag_finds_the_tagged_dataset_only(served, browser_factory) ->
     tag = b.find("form.search input[name=tag]")
     tag.clear()
     tag.send_keys("nosuchtag")
-    b.find("form.search button").click()
-    b.wait("the empty result", lambda: "0 dataset(s)." in b.find("main").text)
+    b.click_to_load(b.find("form.search button"))
+    assert "0 dataset(s)." in b.find("main").text
     assert names() == []
     b.screenshot("datasets-tag-none")
 
@@ -72,8 +71,7 @@ def test_downloaded_file_equals_the_stored_bytes(served, lab, browser_factory) -
     b.open("/datasets")
     b.wait("the dataset link", lambda: b.find_all("#datasets a"))
     [link] = [a for a in b.find_all("#datasets a") if a.text == "second"]
-    link.click()
-    b.wait("the files table", lambda: b.find_all("#files a[download]"))
+    b.click_to_load(link)
     b.screenshot("dataset-second")
     [file_link] = [a for a in b.find_all("#files a[download]") if a.text == "sub/blob.bin"]
     file_link.click()

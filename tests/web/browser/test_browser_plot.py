@@ -55,7 +55,7 @@ def test_live_qcodes_run_plot_grows_until_complete(
             b.open(f"/datasets/{uuid}")
             b.wait("the plot link", lambda: b.find_all("#files a.plot"))
             b.screenshot("live-dataset-page")
-            b.find("#files a.plot").click()
+            b.click_to_load(b.find("#files a.plot"))
             b.wait("the variable list", lambda: b.find_all("#variable option[value=current]"))
             assert b.find("#variable").get_attribute("value") == "current"
             assert b.find("#variable option[value=current]").text.startswith("current [")

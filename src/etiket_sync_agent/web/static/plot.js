@@ -87,7 +87,7 @@
       d.axes[1].name, d.axes[0].name);
     return {
       points: rows * cols,
-      note: d.variable + ": " + vr[0].toPrecision(4) + " … " + vr[1].toPrecision(4) + " · "
+      note: d.variable + ": " + +vr[0].toPrecision(4) + " … " + +vr[1].toPrecision(4) + " · "
     };
   }
 
