@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,8 @@ from etiket_sync_agent.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "alerts-state.json"
+#: the agent's notifier waits this long at most for its loop to start before checking
+START_GRACE_S = 60.0
 LOCK_FILE = "alerts.lock"
 
 
@@ -248,10 +251,26 @@ class NotifierThread:
             return targets.AlertSettings().check_every_s
 
     def _run(self) -> None:
+        self._wait_for_loop()
         if self.check_at_once:
             self._safe_check(force=False)
         while not self._stop.wait(self._interval()):
             self._safe_check(force=False)
+
+    def _wait_for_loop(self) -> None:
+        """Until this process's loop says it runs, ``START_GRACE_S`` at most: a check
+        before would see the state the previous agent left (e.g. "process gone")."""
+        from etiket_sync_agent.services.status import loop_state
+
+        deadline = time.monotonic() + START_GRACE_S
+        while time.monotonic() < deadline and not self._stop.is_set():
+            try:
+                loop = loop_state(self.notifier.rt)
+                if loop["state"] == "running" and loop["pid"] == os.getpid():
+                    return
+            except Exception:  # noqa: BLE001 - e.g. a busy state DB: look again
+                pass
+            self._stop.wait(0.2)
 
     def _safe_check(self, force: bool) -> None:
         try:
@@ -286,8 +305,6 @@ def start_notifier(rt: Runtime, every_s: float | None = None) -> NotifierThread:
 def watch(rt: Runtime, *, once: bool = False) -> Iterator[dict[str, Any]]:
     """Check every ``check_every_s`` from this process (``etiket-sync alerts watch``),
     yielding each message sent; ``once``: one check."""
-    import time
-
     notifier = Notifier(rt)
     while True:
         yield from notifier.check()
