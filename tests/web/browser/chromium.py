@@ -21,6 +21,7 @@ ARGS = (
     "--disable-extensions",
     "--no-first-run",
     "--window-size=1280,900",
+    "--lang=en-US",  # a date field takes what the tests type (MM/DD/YYYY) in any locale
 )
 #: generous: the machine is small and shared; nothing here measures time
 WAIT_S = 90.0
@@ -43,10 +44,13 @@ def new_driver(downloads: Path, log: Path) -> Any:
             "download.default_directory": str(downloads),
             "download.prompt_for_download": False,
             "safebrowsing.enabled": False,
+            "intl.accept_languages": "en-US",
         },
     )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(log))
+    env = {**os.environ, "LANG": "en_US.UTF-8", "LANGUAGE": "en_US:en"}
+    env.pop("LC_ALL", None)
+    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(log), env=env)
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(WAIT_S)
     # headless Chromium saves downloads only when told where, through the DevTools protocol

@@ -59,6 +59,24 @@ def test_search_by_tag_finds_the_tagged_dataset_only(served, browser_factory) ->
     b.screenshot("datasets-tag-none")
 
 
+def test_search_by_attribute_and_collection_dates(served, browser_factory) -> None:
+    b = browser_factory(served.origin)
+    b.open("/datasets")
+    names = lambda: [r.text for r in b.find_all("#datasets tbody tr td:first-child")]  # noqa: E731
+    b.find("form.search input[name=attribute]").send_keys("sample=A7")
+    b.click_to_load(b.find("form.search button"))
+    assert names() == ["first run"]
+
+    b.open("/datasets")
+    b.find("input[name=since]").send_keys("01012025")  # typed as a person does (en-US)
+    b.find("input[name=until]").send_keys("01032025")
+    assert b.find("input[name=since]").get_attribute("value") == "2025-01-01"
+    b.click_to_load(b.find("form.search button"))
+    assert "since=2025-01-01" in b.driver.current_url
+    assert names() == ["first run"]  # collected 2025-01-02; the others today
+    b.screenshot("datasets-dates")
+
+
 def test_downloaded_file_equals_the_stored_bytes(served, lab, browser_factory) -> None:
     from tests.web.conftest import PAYLOAD
 
@@ -84,3 +102,33 @@ def test_downloaded_file_equals_the_stored_bytes(served, lab, browser_factory) -
     assert [f.name for f in b.downloads.iterdir()] == ["blob.bin"]  # the stored name
     assert (b.downloads / "blob.bin").read_bytes() == stored
     b.screenshot("dataset-second-after-download")
+
+
+def test_download_keeps_a_non_ascii_name(tmp_path, runtime, browser_factory) -> None:
+    """The browser saves the file under its exact name (``filename*`` of the header)."""
+    from etiket_sync_agent.runtime import Runtime
+    from etiket_sync_agent.web.server import start_in_thread
+    from tests.conftest import FAST
+    from tests.helpers import add_folder_source, make_dataset, run_once
+
+    content = "température;résistance\n0.02;1.5e3\n".encode()
+    make_dataset(tmp_path / "acq", "r1", {"mesures/données été.csv": content}, name="été")
+    add_folder_source(runtime, tmp_path / "acq")
+    run_once(runtime, FAST)
+    server = start_in_thread(lambda: Runtime(runtime.home))
+    try:
+        b = browser_factory(server.url)
+        b.open(f"/datasets/{runtime.store.list_datasets()[0].uuid}")
+        [link] = [a for a in b.find_all("#files a[download]") if a.text.endswith(".csv")]
+        assert link.text == "mesures/données été.csv"
+        link.click()
+
+        def saved() -> list[str]:
+            names = [f.name for f in b.downloads.iterdir()]
+            return [] if any(n.endswith(".crdownload") for n in names) else names
+
+        assert b.wait("the downloaded file", saved) == ["données été.csv"]
+        assert (b.downloads / "données été.csv").read_bytes() == content
+        b.screenshot("dataset-non-ascii-download")
+    finally:
+        server.stop()
