@@ -263,3 +263,26 @@ def test_connection_errors_of_the_store_are_classified_as_unreachable() -> None:
     # an error of the data, or a missing content, says nothing about reachability
     assert store_unreachable_reason(StoreError("file name too long")) is None
     assert store_unreachable_reason(ValueError("bad data")) is None
+
+
+def test_an_agent_restarted_while_the_store_is_away_resumes_from_the_spool(
+    home: Home, tmp_path: Path, catalog_proxy: TcpProxy, calls: Path
+) -> None:
+    data = tmp_path / "data"
+    _dataset(data, "run0", b"taken once\n")
+    rt = Runtime(home, registry=registry_with_counter())
+    add_folder_source(rt, data)
+    catalog_proxy.cut()
+    with EngineThread(rt):
+        assert wait_for(lambda: len(_spooled(home)) == 1, WAIT), items_by_id(rt)
+    # the stopped agent's view stays visible, and the next agent starts from it
+    shown = status(rt)["store"]
+    assert shown["reachable"] is False and shown["waiting_items"] == 1
+    catalog_proxy.restore()
+    with EngineThread(rt):
+        assert wait_for(lambda: _statuses(rt) == {"run0": "synchronized"}, WAIT), items_by_id(rt)
+    assert _stored(rt, "run0")["raw.conv"] == b"taken once\n"[::-1]
+    assert len(conversions(calls)) == 1  # the new agent stored the spool: no conversion
+    assert items_by_id(rt)["run0"]["failures"] == 0
+    assert status(rt)["store"]["reachable"] is True
+    assert _spooled(home) == []

@@ -98,7 +98,8 @@ class SyncEngine:
         #: the "running" status fields until they have been written (see _heartbeat)
         self._started: dict[str, object] = {}
         #: whether the store can be reached (probed while it cannot)
-        self.health = StoreHealth(runtime, self.settings.retry)
+        self.health = StoreHealth(runtime, self.settings.retry, self.wake)
+        self._store_was_down = False
 
     # -- control -----------------------------------------------------------------------
     def stop(self) -> None:
@@ -176,6 +177,7 @@ class SyncEngine:
             raise
         finally:
             self._stop.set()
+            self.health.wait_probe(timeout=5.0)
             for rt in self._sources.values():
                 rt.close()
             self._sources.clear()
@@ -222,10 +224,14 @@ class SyncEngine:
         self.report(IterationFinished(self._iteration, attempted, failed))
 
     def _probe_store(self, runtimes: list[SourceRuntime]) -> None:
-        """While the store is down, probe it when due; when it is back, the items that
-        waited for it are pending again: every source looks for work."""
-        nxt = self.health.next_probe()
-        if nxt is not None and time.monotonic() >= nxt and self.health.ready():
+        """While the store is down, probe it when due (in the background: it wakes the
+        loop); once it is back, the items that waited for it are pending again: every
+        source looks for work."""
+        if self.health.down:
+            self._store_was_down = True
+            self.health.ready()
+        elif self._store_was_down:
+            self._store_was_down = False
             for rt in runtimes:
                 rt.work_at = 0.0
 
@@ -426,7 +432,8 @@ class SyncEngine:
                     # the store is unreachable: nothing more until the next probe; the
                     # due items wait for it (no attempt counted) and resume with it
                     self._hold_for_store(rt, [i for i in items if i.id not in seen])
-                    rt.work_at = self.health.next_probe() or time.monotonic()
+                    self._store_was_down = True
+                    rt.work_at = self.health.next_probe() or float("inf")
                     return attempted, failed
                 seen.add(item.id)
                 live = item.status == ItemStatus.LIVE.value

@@ -9,9 +9,10 @@ of that is the fault of the item being synchronized, so:
   ``waiting`` for the ``store`` with no attempt counted, and its converted files are kept
   in the spool (:mod:`etiket_sync_agent.engine.spool`).
 * From then on the loop does not run one due item after another into the wall: before
-  each item it asks :meth:`StoreHealth.ready`, which probes the store cheaply (a catalog
-  read and, for a bucket, a HEAD of it) only when the probe is due — 2 s after the failure,
-  doubling up to 30 s (``RetryPolicy.store_probe_*``). Discovery goes on meanwhile.
+  each item it asks :meth:`StoreHealth.ready`; due items wait for the store too (no
+  attempt counted). The store is probed cheaply (a catalog read and, for a bucket, a HEAD
+  of it), in a background thread, when the probe is due — 2 s after the failure, doubling
+  up to 30 s (``RetryPolicy.store_probe_*``). Discovery goes on meanwhile.
 * When a probe succeeds every item waiting for the store is put back (``pending``; live
   ones stay live) and synchronized by itself.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,9 +70,14 @@ def probe(runtime: Runtime) -> None:
 class StoreHealth:
     """The loop's view of the store: reachable, or down since when (thread-safe)."""
 
-    def __init__(self, runtime: Runtime, policy: RetryPolicy) -> None:
+    def __init__(
+        self, runtime: Runtime, policy: RetryPolicy, wake: Callable[[], None] = lambda: None
+    ) -> None:
         self.runtime = runtime
         self.policy = policy
+        self._wake = wake
+        self._probing = False
+        self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
         self.down_since: datetime | None = None
         self.error: str | None = None
@@ -83,8 +90,9 @@ class StoreHealth:
         return self.down_since is not None
 
     def next_probe(self) -> float | None:
-        """Monotonic time of the next probe while the store is down, else None."""
-        return self._next_probe if self.down else None
+        """Monotonic time of the next probe while the store is down and no probe runs,
+        else None (a running probe wakes the loop when it ends)."""
+        return self._next_probe if self.down and not self._probing else None
 
     def next_probe_wall(self) -> datetime:
         """The next probe as a wall-clock time (what a waiting item shows as its retry)."""
@@ -103,24 +111,48 @@ class StoreHealth:
             self._next_probe = 0.0
 
     def ready(self) -> bool:
-        """Whether items may be synchronized now: the store is up, or a due probe just
-        found it up again (then every waiting item is put back)."""
+        """Whether items may be synchronized now (the store is up). While it is down, a
+        due probe is started in the background — a store that does not answer may take
+        the drivers' timeouts to say so, and the loop must go on discovering meanwhile —
+        and False is returned; when the probe finds the store, every waiting item is put
+        back and the loop is woken (``wake``)."""
         if not self.down:
             return True
         with self._lock:
             if not self.down:
                 return True
-            if time.monotonic() < self._next_probe:
+            if self._probing or time.monotonic() < self._next_probe:
                 return False
-            try:
-                probe(self.runtime)
-            except StoreUnreachableError as exc:
+            self._probing = True
+        threading.Thread(target=self._probe_once, name="store-probe", daemon=True).start()
+        return False
+
+    def wait_probe(self, timeout: float | None = None) -> None:
+        """Wait for a running probe to end (for a loop that stops)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _probe_once(self) -> None:
+        self._thread = threading.current_thread()
+        try:
+            probe(self.runtime)
+        except StoreUnreachableError as exc:
+            with self._lock:
                 self._failed_probes += 1
                 self._schedule()
                 self._record(exc.message)
-                logger.debug("store still unreachable: %s", exc.message)
-                return False
-            return self._up()
+            logger.debug("store still unreachable: %s", exc.message)
+        except Exception:  # noqa: BLE001 - never leave the probe stuck
+            logger.exception("probing the store")
+            with self._lock:
+                self._schedule()
+        else:
+            with self._lock:
+                self._up()
+        finally:
+            self._probing = False
+            self._wake()
 
     # -- what the worker reports -------------------------------------------------------
     def classify(self, exc: BaseException) -> str | None:
