@@ -7,13 +7,11 @@ atomic, so a starting agent never reads half a file.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
-from etiket_sync_agent.errors import ConfigError
 from etiket_sync_agent.home import Home
+from etiket_sync_agent.ops import jsonfile
 
 FILE = "agent.json"
 #: what ``--metrics`` / ``config metrics`` take to mean "no metrics endpoint"
@@ -26,24 +24,11 @@ def _path(home: Home) -> Path:
 
 def load(home: Home) -> dict[str, Any]:
     """The saved settings (empty when none were saved)."""
-    try:
-        data = json.loads(_path(home).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot read {_path(home)}: {exc}", hint="fix or remove the file"
-        ) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{_path(home)} is not a JSON object", hint="fix or remove the file")
-    return data
+    return jsonfile.load(_path(home))
 
 
 def _save(home: Home, data: dict[str, Any]) -> None:
-    path = _path(home)
-    tmp = path.with_name(f".{FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    jsonfile.save(_path(home), data, 0o644)
 
 
 def normalize_metrics(value: str) -> str | None:

@@ -7,8 +7,6 @@ shown and logged only through :func:`redact_url`. Edits are atomic, so a running
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +15,7 @@ from urllib.parse import urlsplit
 
 from etiket_sync_agent.errors import ConfigError, NotFoundError
 from etiket_sync_agent.home import Home
+from etiket_sync_agent.ops import jsonfile
 from etiket_sync_agent.plugins.config import REDACTED, build_config, redact_text
 
 FILE = "alerts.json"
@@ -45,28 +44,14 @@ def _path(home: Home) -> Path:
 
 
 def _load(home: Home) -> dict[str, Any]:
-    try:
-        data = json.loads(_path(home).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {"targets": [], "settings": {}}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot read {_path(home)}: {exc}", hint="fix or remove the file"
-        ) from None
+    data = jsonfile.load(_path(home))
     data.setdefault("targets", [])
     data.setdefault("settings", {})
     return data
 
 
 def _save(home: Home, data: dict[str, Any]) -> None:
-    path = _path(home)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    jsonfile.save(_path(home), data, 0o600)
 
 
 def redact_url(url: str) -> str:
