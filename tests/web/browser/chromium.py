@@ -48,7 +48,8 @@ def new_driver(downloads: Path, log: Path) -> Any:
         },
     )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    env = {**os.environ, "LANG": "en_US.UTF-8", "LANGUAGE": "en_US:en"}
+    # UTF-8 file names (C.UTF-8 is on every Debian), English everywhere else
+    env = {**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "en_US:en"}
     env.pop("LC_ALL", None)
     service = Service(executable_path=str(CHROMEDRIVER), log_output=str(log), env=env)
     driver = webdriver.Chrome(options=options, service=service)
