@@ -5,7 +5,8 @@
   committed just before the kill, temp files of uploads in ``store/tmp``
   (:meth:`LocalStore.gc`, safe while other processes use the store);
 * in the spool (``<home>/spool``, :mod:`etiket_sync_agent.engine.spool`): the converted
-  files kept for items whose source or item no longer exists;
+  files kept for items that no longer exist (their source was removed) or that are
+  synchronized by now;
 * in the system temp folder: ``etiket-sync-<pid>-*`` scratch folders of processes that
   are gone (see :func:`etiket_sync_agent.plugins.context.scratch_prefix`), and older
   ``etiket-sync-*`` folders without a pid that nothing touched for a day.
@@ -95,14 +96,14 @@ def sweep_at_start(rt: Runtime, *, stale_after: float = STALE_AFTER_S) -> SweepS
 
 
 def sweep_spool(rt: Runtime) -> int:
-    """Remove the spool folders of items that no longer exist (their source was removed);
-    returns how many."""
+    """Remove the spool folders of items that no longer exist (their source was removed)
+    or are synchronized; returns how many."""
     from etiket_sync_agent.engine import spool
     from etiket_sync_agent.state import repository as repo
 
     if not rt.home.spool_dir.is_dir():
         return 0
-    return spool.sweep(rt.home.spool_dir, repo.item_ids(rt.state))
+    return spool.sweep(rt.home.spool_dir, repo.unsynchronized_item_ids(rt.state))
 
 
 def sweep_scratch(temp_dir: Path | None = None, *, stale_after: float = STALE_AFTER_S) -> int:

@@ -205,6 +205,7 @@ def test_source_changed_while_spooled_drops_the_spool(
 def test_sweep_removes_the_spool_of_items_that_no_longer_exist(home: Home, tmp_path: Path) -> None:
     rt = Runtime(home)
     make_dataset(tmp_path / "a", "run0")
+    make_dataset(tmp_path / "a", "run1")
     make_dataset(tmp_path / "b", "run0")
     add_folder_source(rt, tmp_path / "a", name="kept")
     rt.store.create_scope("other")
@@ -212,9 +213,13 @@ def test_sweep_removes_the_spool_of_items_that_no_longer_exist(home: Home, tmp_p
         rt, "folderbase", "gone", scope="other", settings={"root_directory": str(tmp_path / "b")}
     )
     run_once(rt, FAST)
-    kept = repo.get_item(rt.state, repo.get_source(rt.state, "kept").id, "run0").id
+    kept_source = repo.get_source(rt.state, "kept").id
+    waiting = repo.get_item(rt.state, kept_source, "run0").id
+    synced = repo.get_item(rt.state, kept_source, "run1").id
     gone = repo.get_item(rt.state, repo.get_source(rt.state, "gone").id, "run0").id
-    for item_id in (kept, gone):
+    # as an item left waiting for the store with its spool
+    repo.save_item(rt.state, waiting, status="waiting", waiting_for="store")
+    for item_id in (waiting, synced, gone):
         writer = spool.SpoolWriter(spool.spool_folder(home.spool_dir, item_id))
         writer.start(None)
         writer.commit(item_id=item_id, fingerprint=None)
@@ -223,9 +228,10 @@ def test_sweep_removes_the_spool_of_items_that_no_longer_exist(home: Home, tmp_p
 
     swept = sweep_at_start(rt)
 
-    assert swept.spool_removed == 2
-    assert sorted(p.name for p in home.spool_dir.iterdir()) == [str(kept)]
-    assert spool.load(spool.spool_folder(home.spool_dir, kept)) is not None
+    # the removed source's item, the synchronized item and the stray folder go
+    assert swept.spool_removed == 3
+    assert sorted(p.name for p in home.spool_dir.iterdir()) == [str(waiting)]
+    assert spool.load(spool.spool_folder(home.spool_dir, waiting)) is not None
 
 
 def test_connection_errors_of_the_store_are_classified_as_unreachable() -> None:

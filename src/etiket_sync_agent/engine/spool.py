@@ -27,7 +27,8 @@ change), :func:`replay` writes the ops into the store in their order (dataset up
 uploads) instead of running the backend, then the spool is removed; if the source changed
 the spool is dropped and the backend runs. A spool folder without a manifest (the agent
 was killed while it was written, or the backend failed after the store went away) is never
-replayed. :func:`sweep` (at start-up) removes the spools of items that no longer exist.
+replayed. :func:`sweep` (at start-up) removes the spools of items that no longer exist
+or are synchronized by now.
 """
 
 from __future__ import annotations
@@ -244,8 +245,8 @@ def replay(folder: Path, manifest: dict[str, Any], ctx: SyncContext) -> int:
     return files
 
 
-def sweep(spool_dir: Path, existing_item_ids: set[int]) -> int:
-    """Remove the spools of items that no longer exist; returns how many."""
+def sweep(spool_dir: Path, keep_item_ids: set[int]) -> int:
+    """Remove every spool but those of ``keep_item_ids``; returns how many."""
     root = Path(spool_dir)
     if not root.is_dir():
         return 0
@@ -253,7 +254,7 @@ def sweep(spool_dir: Path, existing_item_ids: set[int]) -> int:
     for entry in os.scandir(root):
         if not entry.is_dir(follow_symlinks=False):
             continue
-        if entry.name.isdigit() and int(entry.name) in existing_item_ids:
+        if entry.name.isdigit() and int(entry.name) in keep_item_ids:
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed += not os.path.lexists(entry.path)

@@ -523,10 +523,10 @@ def store_waiting_by_source(db: StateDB) -> dict[str, int]:
     return {name: int(n) for name, n in rows}
 
 
-def item_ids(db: StateDB) -> set[int]:
-    """The ids of every item that exists (what the spool's sweep keeps)."""
+def unsynchronized_item_ids(db: StateDB) -> set[int]:
+    """The ids of the items not synchronized now (whose spool the sweep keeps)."""
     with db.session() as s:
-        return set(s.scalars(select(Item.id)))
+        return set(s.scalars(select(Item.id).where(Item.status != ItemStatus.SYNCHRONIZED.value)))
 
 
 # -- loop status -------------------------------------------------------------------------
