@@ -461,10 +461,17 @@ def dry_run(home: Path | None, only: set[str] | None, *, as_json: bool, quiet: b
             action = f"[{_ACTION_STYLE[d['action']]}]{d['action']}[/]"
             tags = esc(", ".join(d["tags"]))
             first = [esc(d["source"] or ""), esc(d["name"]), esc(d["scope"]), tags, action]
-            for f in d["files"] or [None]:
-                cells = ["", "", ""]
-                if f is not None:
-                    cells = [esc(f["name"]), _file_action(f), _size(f["size"])]
+            # unchanged files are counted, not listed: what changes stands out
+            rows = [
+                [esc(f["name"]), _file_action(f), _size(f["size"])]
+                for f in d["files"]
+                if f["action"] != "unchanged"
+            ]
+            same = [f for f in d["files"] if f["action"] == "unchanged"]
+            if same or not rows:
+                size = _size(sum(f["size"] for f in same)) if same else ""
+                rows.append([f"[dim]{len(same)} file(s)[/]", "[dim]unchanged[/]", size])
+            for cells in rows:
                 table.add_row(*first, *cells)
                 first = [""] * 5
         console.print(table)
