@@ -292,3 +292,28 @@ def test_an_agent_restarted_while_the_store_is_away_resumes_from_the_spool(
     assert items_by_id(rt)["run0"]["failures"] == 0
     assert status(rt)["store"]["reachable"] is True
     assert _spooled(home) == []
+
+
+def test_a_local_store_whose_folder_is_gone_is_unreachable_until_it_is_back(
+    home: Home, tmp_path: Path, calls: Path
+) -> None:
+    """The store's folder on a network drive that went away (here: moved aside)."""
+    data = tmp_path / "data"
+    _dataset(data, "run0", b"before\n")
+    rt = Runtime(home, registry=registry_with_counter())
+    add_folder_source(rt, data)
+    aside = tmp_path / "unmounted"
+    with EngineThread(rt):
+        assert wait_for(lambda: _statuses(rt) == {"run0": "synchronized"}, WAIT)
+        home.store_dir.rename(aside)
+        _dataset(data, "run1", b"during\n")
+        assert wait_for(lambda: _statuses(rt).get("run1") == "waiting", WAIT), items_by_id(rt)
+        assert items_by_id(rt)["run1"]["failures"] == 0
+        assert status(rt)["store"]["reachable"] is False
+        aside.rename(home.store_dir)
+        assert wait_for(lambda: set(_statuses(rt).values()) == {"synchronized"}, WAIT), items_by_id(
+            rt
+        )
+    assert _stored(rt, "run1")["raw.conv"] == b"during\n"[::-1]
+    assert len(conversions(calls)) == 2
+    assert status(rt)["store"]["reachable"] is True
