@@ -115,7 +115,7 @@ Agent: <strong id=loop-state>{e(loop["state_text"])}</strong>
 <table id=sources data-poll="/api/status"><thead><tr><th>source</th><th>backend</th>
 <th>status</th><th>scope</th>{heads}<th>last error</th></tr></thead>
 <tbody>{source_rows(data["sources"])}</tbody></table>
-<p class=dim>Updated every 2 s. Home: {e(data["home"])}</p>"""
+<p class=dim><span id=updated>Updated every 2 s.</span> Home: {e(data["home"])}</p>"""
     return page(request, "Overview", body)
 
 

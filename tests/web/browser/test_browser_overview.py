@@ -76,3 +76,26 @@ def test_overview_counts_reach_their_final_values_while_a_sync_runs(
         assert "broken" in b.find("tr.failed").text
     finally:
         server.stop()
+
+
+def test_overview_says_when_the_server_stops_answering_and_recovers(
+    served, lab: Runtime, browser_factory
+) -> None:
+    b = browser_factory(served.origin)
+    b.allow("ERR_CONNECTION_REFUSED")  # the page's requests while the server is down
+    b.open("/")
+    b.wait("a refresh", lambda: "Updated every 2 s (last" in b.find("#updated").text)
+    port = served.server.port
+    served.server.stop()
+    b.wait("the warning", lambda: "does not answer" in b.find("#updated").text)
+    assert "stale" in b.find("#sources").get_attribute("class")
+    assert b.find("#updated").get_attribute("class") == "error"
+    b.screenshot("overview-server-gone")
+
+    again = start_in_thread(lambda: Runtime(lab.home), port=port)  # back on the same port
+    try:
+        b.wait("the recovery", lambda: "Updated every 2 s (last" in b.find("#updated").text)
+        assert "stale" not in b.find("#sources").get_attribute("class")
+        b.screenshot("overview-server-back")
+    finally:
+        again.stop()

@@ -68,11 +68,29 @@
     table.replaceChild(body, table.tBodies[0]);
   }
 
+  // what the page shows must not silently go stale: say when the server stops answering
+  var updated = document.getElementById("updated");
+  var lastGood = new Date();
+  function stale(why) {
+    table.classList.add("stale");
+    updated.className = "error";
+    updated.textContent = why + ": the counts are as of " + lastGood.toLocaleTimeString() +
+      ". Trying again every 2 s.";
+  }
+
   function poll() {
     fetch(table.getAttribute("data-poll"), { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { if (data) render(data); })
-      .catch(function () { /* the server may be restarting: try again next time */ })
+      .then(function (r) {
+        if (!r.ok) { stale("The page server answered HTTP " + r.status); return; }
+        return r.json().then(function (data) {
+          render(data);
+          lastGood = new Date();
+          table.classList.remove("stale");
+          updated.className = "";
+          updated.textContent = "Updated every 2 s (last " + lastGood.toLocaleTimeString() + ").";
+        });
+      })
+      .catch(function () { stale("The page server does not answer"); })
       .then(function () { setTimeout(poll, 2000); });
   }
   setTimeout(poll, 2000);

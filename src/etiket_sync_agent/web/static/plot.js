@@ -113,7 +113,11 @@
         select.options[select.selectedIndex].textContent = label(d);
         if (d.live) timer = setTimeout(draw, 2000);
       })
-      .catch(function () { if (mine === asked) timer = setTimeout(draw, 2000); });
+      .catch(function () {
+        if (mine !== asked) return;
+        note.textContent = "The page server does not answer: trying again every 2 s.";
+        timer = setTimeout(draw, 2000);
+      });
   }
 
   fetch(api, { credentials: "same-origin" })
