@@ -317,3 +317,28 @@ def test_a_local_store_whose_folder_is_gone_is_unreachable_until_it_is_back(
     assert _stored(rt, "run1")["raw.conv"] == b"during\n"[::-1]
     assert len(conversions(calls)) == 2
     assert status(rt)["store"]["reachable"] is True
+
+
+def test_a_network_error_of_the_source_is_not_taken_for_an_unreachable_store(
+    home: Home, tmp_path: Path
+) -> None:
+    """An upload also reads the source file: its share timing out is the source's problem
+    (the item fails as usual) unless the store itself does not answer."""
+    import errno
+
+    from etiket_sync_agent.engine.retry_policy import RetryPolicy
+    from etiket_sync_agent.engine.store_health import StoreHealth
+
+    rt = Runtime(home)
+    rt.store.create_scope("proj")
+    health = StoreHealth(rt, RetryPolicy())
+    share = OSError(errno.ETIMEDOUT, "Connection timed out", str(tmp_path / "share" / "a.dat"))
+    try:
+        raise StoreError("cannot read the file to store") from share
+    except StoreError as exc:
+        assert health.classify(exc) is None  # the store answers: not its fault
+        home.store_dir.rename(tmp_path / "aside")
+        try:
+            assert health.classify(exc) is not None  # now it does not
+        finally:
+            (tmp_path / "aside").rename(home.store_dir)

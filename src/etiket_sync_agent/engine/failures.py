@@ -146,19 +146,6 @@ _UNAVAILABLE_HTTP = {502, 503, 504}
 _UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "503", "502", "504"}
 #: PostgreSQL SQLSTATEs of a server going away or not accepting connections yet
 _PG_GONE_STATES = {"57P01", "57P02", "57P03"}
-#: OSError numbers of a network/disk path that went away
-_GONE_ERRNOS = {
-    errno.ECONNREFUSED,
-    errno.ECONNRESET,
-    errno.ECONNABORTED,
-    errno.EHOSTUNREACH,
-    errno.ENETUNREACH,
-    errno.ETIMEDOUT,
-    errno.EPIPE,
-    getattr(errno, "EHOSTDOWN", -1),
-    getattr(errno, "ENOTCONN", -2),
-    getattr(errno, "ESTALE", -3),
-}
 
 
 def chain(exc: BaseException) -> list[BaseException]:
@@ -189,9 +176,10 @@ def store_unreachable_reason(exc: BaseException) -> str | None:
     Looks along the cause chain (the store wraps driver errors in ``StoreError``):
     botocore/urllib3 connection errors, connect and read timeouts, closed connections,
     HTTP 502/503/504 and ``SlowDown``; psycopg connection failures (no SQLSTATE, class
-    ``08``, server shut down) and SQLAlchemy disconnects; Python's own connection errors
-    and socket timeouts. Other errors of the store (a missing content, a full disk, an
-    SQLite file that cannot be opened) need a probe of the store to tell
+    ``08``, server shut down) and SQLAlchemy disconnects. Other errors of the store (an
+    ``OSError`` of a network path — which may be the source's share, not the store's —,
+    a missing content, a full disk, an SQLite file that cannot be opened) need a probe of
+    the store to tell
     (:func:`etiket_sync_agent.engine.store_health.StoreHealth.confirm`).
     """
     for e in chain(exc):
@@ -237,10 +225,4 @@ def _unreachable(e: BaseException) -> str | None:
         if getattr(e, "connection_invalidated", False):
             return "the connection to the catalog database was lost"
         return None
-    if isinstance(e, (ConnectionError, TimeoutError)) or (
-        isinstance(e, OSError) and e.errno in _GONE_ERRNOS
-    ):
-        return f"the store's network connection failed ({describe_os_error(e)})"
-    if type(e).__name__ == "gaierror":
-        return "the store's host name cannot be resolved"
     return None

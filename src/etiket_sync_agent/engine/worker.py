@@ -78,9 +78,10 @@ def sync_item(
     if not live and health is not None:
         root = sync_item_.path if isinstance(backend, FileBackend) else None
         writer = spool.SpoolWriter(folder, root)
+    store = _StoreSeenByBackend(rt, sync_item_.scope, health)
     ctx = SyncContext(
         sync_item_,
-        _StoreSeenByBackend(rt, sync_item_.scope, health),
+        store,
         record,
         converter_lookup=rt.runtime.registry.converter,
         on_dataset_uuid=adopt_uuid,
@@ -97,11 +98,13 @@ def sync_item(
             backend.sync_dataset_normal(sync_item_, ctx)
     except Exception as exc:  # noqa: BLE001 - one bad item never stops the loop
         unreachable = find_unreachable(exc)
+        # a backend may have replaced the error by its own (``raise ... from None``)
+        reason = unreachable.message if unreachable is not None else store.unreachable
         if writer is not None and ctx.spool is writer:
             writer.drop()  # the backend did not finish: what it spooled is incomplete
-        if unreachable is not None and health is not None:
+        if reason is not None and health is not None:
             record.fail(exc)
-            return _wait_for_store(rt, item, record, unreachable.message, health, live, report, t0)
+            return _wait_for_store(rt, item, record, reason, health, live, report, t0)
         if manifest is not None:
             spool.drop(folder)  # the replay failed: the backend runs at the next attempt
         record.fail(exc)
@@ -241,6 +244,8 @@ class _StoreSeenByBackend:
         self._rt = rt
         self._scope = scope
         self._health = health
+        #: why the store was found unreachable during this attempt (None: it was not)
+        self.unreachable: str | None = None
 
     def upsert_dataset(self, spec: DatasetSpec) -> DatasetInfo:
         def work() -> DatasetInfo:
@@ -270,6 +275,7 @@ class _StoreSeenByBackend:
             reason = None if self._health is None else self._health.classify(exc)
             if reason is None:
                 raise
+            self.unreachable = reason
             raise StoreUnreachableError(reason, hint=STORE_HINT) from exc
 
 
