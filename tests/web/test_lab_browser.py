@@ -175,7 +175,7 @@ def test_lab_browser_shows_every_agent_and_dataset_and_writes_nothing(lab_setup)
         assert str(home.resolve()) in overview
     assert "lab browser · read-only" in overview and "s ago" in overview
     problems = web.get("/problems").text
-    assert "cannot show per-item failures" in problems and "No problem reported" in problems
+    assert "cannot list every failed item" in problems and "No problem reported" in problems
     status = web.get("/api/status")
     assert status.status == 404 and "lab's dataset browser" in status.json()["error"]
 
@@ -208,3 +208,38 @@ def test_lab_browser_shows_every_agent_and_dataset_and_writes_nothing(lab_setup)
     assert not (lab_setup["lab_home"] / "state.db").exists()
     for page in ("/", "/problems", "/datasets"):
         assert "method=post" not in web.get(page).text
+
+
+def test_lab_problems_show_what_the_heartbeats_tell(lab) -> None:  # noqa: ANN001
+    """An agent with a failed item (the ``lab`` fixture's broken YAML) as a lab browser
+    sees it: the source, its count and the item's error line from the heartbeat on
+    Problems, no Retry; and an agent silent for hours."""
+    from datetime import datetime, timedelta, timezone
+
+    from etiket_sync_agent.runtime import Runtime
+    from etiket_sync_agent.services.agents import HeartbeatPublisher
+    from etiket_sync_agent.store.interface import AgentReport
+    from etiket_sync_agent.web.server import start_in_thread
+    from tests.web.conftest import Client
+
+    assert HeartbeatPublisher(lab).publish()
+    old = datetime.now(timezone.utc) - timedelta(hours=3)
+    lab.store.report_agent(AgentReport("gone", "pc9", "/data/old", "0.1", "running", old))
+    server = start_in_thread(lambda: Runtime(lab.home), lab=True)
+    try:
+        c = Client(server)
+        problems = c.get("/problems").text
+        assert "cannot list every failed item" in problems
+        assert "Sources with problems" in problems and "invalid _QH_dataset_info.yaml" in problems
+        assert "pc9" in problems and "3.0 h ago" in problems  # the silent agent
+        assert "<code>broken</code>" in problems  # the failed item the heartbeat carries
+        assert "<button" not in problems and "<form" not in problems  # no retry
+        overview = c.get("/").text
+        assert overview.count("class=bad") == 2 and "1 of 2 agent(s) silent" in overview
+        (me,) = [a for a in c.get("/api/agents").json() if a["host"] != "pc9"]
+        (src,) = me["sources"]
+        assert src["items"]["failed"] == 1 and src["items"]["synchronized"] == 2
+        assert c.request("POST", "/api/sources/lab/retry", b"item=broken").status == 405
+        assert c.get("/api/sources").status == 404
+    finally:
+        server.stop()

@@ -27,10 +27,14 @@ logger = logging.getLogger(__name__)
 
 REPORT_INTERVAL_S = 30.0
 INTERVAL_ENV = "ETIKET_SYNC_REPORT_INTERVAL_S"
-#: an agent silent for this many report intervals is shown as silent
+#: an agent silent for this many report intervals (and at least SILENT_AFTER_S: it
+#: reports at its loop's heartbeats, every few seconds) is shown as silent
 SILENT_AFTER_INTERVALS = 3
+SILENT_AFTER_S = 60.0
 #: the per-source fields an agent publishes (never its config: it may hold secrets)
 SOURCE_FIELDS = ("backend", "status", "scope", "items", "last_error")
+#: at most this many failed items (identifier, name, error line) per source
+FAILED_EXAMPLES = 5
 
 
 def report_interval() -> float:
@@ -51,11 +55,19 @@ def build_report(
     """This home's agent as a report: its sources with their item counts."""
     from importlib.metadata import version
 
-    from etiket_sync_agent.services.sources import list_sources
+    from etiket_sync_agent.services.sources import list_items, list_sources
 
     host = socket.gethostname()
     home = str(rt.home.data_dir)
-    sources = {s["name"]: {k: s.get(k) for k in SOURCE_FIELDS} for s in list_sources(rt)}
+    sources = {}
+    for s in list_sources(rt):
+        sources[s["name"]] = {k: s.get(k) for k in SOURCE_FIELDS}
+        if s["items"].get("failed"):
+            # a few failed items' error lines: a lab browser has no other way to see them
+            sources[s["name"]]["failed_items"] = [
+                {k: i.get(k) for k in ("identifier", "name", "last_error")}
+                for i in list_items(rt, s["name"], "failed", FAILED_EXAMPLES)
+            ]
     return AgentReport(
         agent_id=agent_id(host, home),
         host=host,
@@ -107,9 +119,10 @@ class HeartbeatPublisher:
 def list_agents(rt: Runtime, now: datetime | None = None) -> list[dict[str, Any]]:
     """The agents that report into this home's store, as data: their heartbeat (time
     and ``age_s``), ``silent`` when no heartbeat came for a few report intervals,
-    and each source's status and item counts as the agent last reported them."""
+    and each source's status and item counts as the agent last reported them, with a
+    few of its failed items (``failed_items``: identifier, name, error line)."""
     now = now or datetime.now(timezone.utc)
-    silent_after = SILENT_AFTER_INTERVALS * report_interval()
+    silent_after = max(SILENT_AFTER_INTERVALS * report_interval(), SILENT_AFTER_S)
     rows = []
     for a in rt.store.list_agents():
         age = max((now - a.heartbeat).total_seconds(), 0.0)
@@ -125,7 +138,11 @@ def list_agents(rt: Runtime, now: datetime | None = None) -> list[dict[str, Any]
                 "age_s": round(age, 1),
                 "silent": age > silent_after,
                 "sources": [
-                    {"name": name, **{k: s.get(k) for k in SOURCE_FIELDS}}
+                    {
+                        "name": name,
+                        **{k: s.get(k) for k in SOURCE_FIELDS},
+                        "failed_items": s.get("failed_items") or [],
+                    }
                     for name, s in sorted(a.sources.items())
                 ],
             }

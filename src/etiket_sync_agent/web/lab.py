@@ -101,10 +101,10 @@ its agents publish. Each agent's own page shows its items and errors.</p>
 def problems(request: Request) -> Response:
     agents = list_agents(_rt(request))
     parts = [
-        "<p id=lab-note class=warn>This lab browser cannot show per-item failures or retry "
-        "them: they are on each agent's own page (<code>etiket-sync serve</code> on its PC, "
-        "or <code>etiket-sync status</code> there). Below is what the agents' heartbeats "
-        "tell.</p>"
+        "<p id=lab-note class=warn>This lab browser cannot list every failed item or "
+        "retry them: they are on each agent's own page (<code>etiket-sync serve</code> on "
+        "its PC, or <code>etiket-sync status</code> there). Below is what the agents' "
+        "heartbeats tell (with at most five failed items per source).</p>"
     ]
     silent = [a for a in agents if a["silent"]]
     if silent:
@@ -124,13 +124,14 @@ def problems(request: Request) -> Response:
     if bad:
         parts.append(
             "<h2>Sources with problems</h2><table class=problems><thead><tr><th>agent</th>"
-            "<th>source</th><th>status</th><th>failed items</th><th>last error</th></tr>"
+            "<th>source</th><th>status</th><th>failed items</th><th>errors (as of the "
+            "agent's last heartbeat)</th></tr>"
             "</thead><tbody>"
         )
         parts += [
             f"<tr class=failed><td>{e(a['host'])}:{e(a['home'])}</td><td>{e(s['name'])}</td>"
             f"<td>{e(s['status'])}</td><td class=num>{e((s.get('items') or {}).get('failed'))}"
-            f"</td><td>{e(s.get('last_error'))}</td></tr>"
+            f"</td><td>{e(s.get('last_error'))}{_examples(s)}</td></tr>"
             for a, s in bad
         ]
         parts.append("</tbody></table>")
@@ -140,6 +141,19 @@ def problems(request: Request) -> Response:
             "source reports an error or failed items.</p>"
         )
     return pages.page(request, "Problems", "\n".join(parts))
+
+
+def _examples(source: dict[str, Any]) -> str:
+    """The few failed items the agent published with its heartbeat."""
+    items = source.get("failed_items") or []
+    if not items:
+        return ""
+    lines = "".join(
+        f"<li><code>{e(i['identifier'])}</code>: {e(i['last_error'])}</li>" for i in items
+    )
+    more = (source.get("items") or {}).get("failed", 0) - len(items)
+    tail = f"<li class=dim>and {e(more)} more</li>" if more > 0 else ""
+    return f"<ul class=examples>{lines}{tail}</ul>"
 
 
 def agent_only(request: Request) -> Response:
