@@ -158,7 +158,7 @@ def problems(request: Request) -> Response:
                 f'<td><form method=post action="{e(action)}">'
                 f'<input type=hidden name=csrf value="{csrf}">'
                 f'<input type=hidden name=item value="{e(it["identifier"])}">'
-                "<button>Retry</button></form></td></tr>"
+                f'<button aria-label="Retry {e(it["identifier"])}">Retry</button></form></td></tr>'
             )
         parts.append("</tbody></table>")
     if not in_error and not any_failed:

@@ -23,7 +23,9 @@ def test_failed_item_on_problems_page_and_retry_requeues_it(
         i for i in cli("items", "lab", "--json", as_json=True) if i["identifier"] == "broken"
     ]
     assert before["status"] == "failed"
-    b.click_to_load(row[0].find_element("css selector", "button"))  # Retry of this item only
+    button = row[0].find_element("css selector", "button")
+    assert button.get_attribute("aria-label") == "Retry broken"  # says which, to a screen reader
+    b.click_to_load(button)  # Retry of this item only
     assert "1 item(s) queued again" in b.find("main").text
     assert b.driver.current_url.endswith("/problems?requeued=1")
     b.screenshot("problems-after-retry")
