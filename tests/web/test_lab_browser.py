@@ -19,6 +19,7 @@ from tests.conftest import ETIKET_SYNC
 from tests.helpers import make_dataset, wait_for
 from tests.store.conftest import make_pg_database, postgres_server, s3_server  # noqa: F401
 from tests.store.s3server import S3Server, s3_env
+from tests.web.browser.conftest import browser_factory  # noqa: F401
 from tests.web.conftest import Reply
 
 PAYLOAD = bytes(range(256)) * 300
@@ -241,5 +242,33 @@ def test_lab_problems_show_what_the_heartbeats_tell(lab) -> None:  # noqa: ANN00
         assert src["items"]["failed"] == 1 and src["items"]["synchronized"] == 2
         assert c.request("POST", "/api/sources/lab/retry", b"item=broken").status == 405
         assert c.get("/api/sources").status == 404
+    finally:
+        server.stop()
+
+
+def test_lab_overview_in_chromium_refreshes_itself(lab, browser_factory) -> None:  # noqa: ANN001, F811
+    """lab.js redraws the agents table from /api/agents (no script error, CSP kept)."""
+    from etiket_sync_agent.runtime import Runtime
+    from etiket_sync_agent.services.agents import HeartbeatPublisher
+    from etiket_sync_agent.web.server import start_in_thread
+
+    assert HeartbeatPublisher(lab).publish()
+    server = start_in_thread(lambda: Runtime(lab.home), lab=True)
+    try:
+        b = browser_factory(server.url)
+        b.open("/")
+        b.wait("the agent", lambda: "running" in b.find("#agents tbody").text)
+        b.screenshot("lab-overview")
+        b.driver.execute_script("document.querySelector('#agents tbody').innerHTML = ''")
+        (row,) = b.wait(
+            "the agents redrawn by lab.js",
+            lambda: [r.text for r in b.find_all("#agents tbody tr")],
+        )
+        assert str(lab.home.data_dir) in row and "lab (" in row
+        assert "lab browser" in b.find("header").text
+        b.open("/problems")
+        assert "cannot list every failed item" in b.find("main").text
+        assert not b.find_all("button")
+        b.screenshot("lab-problems")
     finally:
         server.stop()
