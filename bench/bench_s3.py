@@ -8,14 +8,16 @@ Measured in the same run, against moto's S3 server started as its own process on
      same checksum (``ChecksumAlgorithm=SHA256``);
    * the agent's transfer alone (``S3BlobStorage.send``: resumable parts, a SHA-256 per
      part, ledger commits, check after completion);
-   * the agent's whole path (``S3BlobStorage.put``: local copy while hashing, then send);
+   * the agent's whole path (``S3BlobStorage.put`` of a path: hashed in place — the whole
+     file's SHA-256 and each part's in one read — then sent from where it is, each part
+     with its checksum, the file checked unchanged afterwards);
 2. resume (8 MiB parts): an upload stopped after half of its parts (the process is not killed here —
    ``tests/store/test_s3_uploads.py`` does that), then resumed; the bytes sent again as
    a fraction of the file.
 
 Every object is deleted between runs (moto keeps them in memory).
 
-    python bench/bench_s3.py --files 2 --size-mib 128
+    python bench/bench_s3.py --files 8 --size-mib 128
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def timed(fn) -> float:  # noqa: ANN001
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--files", type=int, default=2)
+    ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--size-mib", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
@@ -139,7 +141,7 @@ def main() -> None:
             for key, label in (
                 ("boto3", "boto3 upload_file (SHA256)"),
                 ("send", "agent send (resumable)"),
-                ("put", "agent put (copy+hash+send)"),
+                ("put", "agent put (hash+send)"),
             ):
                 rate = total / best[key] / MiB
                 ratio = best["boto3"] / best[key]

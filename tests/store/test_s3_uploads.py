@@ -89,7 +89,8 @@ def test_a_killed_upload_resumes_from_its_last_part(s3_server: S3Server, tmp_pat
         assert _sha_of_object(storage, expected) == expected
         assert storage.ledger.all() == []
         assert storage.client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-        assert storage.clean_tmp(older_than=3600) == 1  # the killed worker's temp copy
+        # a path is sent from where it is: the killed worker left no temp copy behind
+        assert storage.clean_tmp(older_than=3600) == 0 and list(storage.tmp_dir.iterdir()) == []
     finally:
         storage.close()
 
@@ -289,5 +290,33 @@ def test_a_part_damaged_on_the_way_is_caught_after_completion(
         with pytest.raises(StoreError, match="not what was sent"):
             storage.put(src)
         assert not storage.exists(expected)
+    finally:
+        storage.close()
+
+
+def test_a_file_changed_while_it_is_sent_is_refused_and_removed(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """A path is hashed in place and sent from where it is: a write to it between the
+    hashing pass and the end of the transfer must not leave an object whose key names
+    other bytes."""
+    bucket = s3_server.new_bucket()
+    src = tmp_path / "growing.bin"
+    expected = _payload(src, 20 * MiB)
+    storage = s3_storage(s3_server, tmp_path / "store", bucket)
+    appended = threading.Event()
+
+    def write_once_sending(part) -> None:  # noqa: ANN001 - a part was acknowledged
+        if not appended.is_set():
+            appended.set()
+            with open(src, "ab") as fh:  # the acquisition program writes on
+                fh.write(b"more")
+
+    storage.progress = write_once_sending
+    try:
+        with pytest.raises(StoreError, match="changed while being read"):
+            storage.put(src)
+        assert appended.is_set() and not storage.exists(expected)
+        assert list(storage.iter_blobs()) == []
     finally:
         storage.close()

@@ -296,30 +296,45 @@ def clean_tmp_dir(tmp_dir: Path, older_than: float, dry_run: bool = False) -> in
 
 
 def _copy_path(path: Path, out_fd: int) -> tuple[str, int]:
+    with open_source(path) as src:
+        before = os.fstat(src.fileno())
+        sha256, size = _copy_stream(src, out_fd)
+        after = os.fstat(src.fileno())
+    check_unchanged(path, before, after, size)
+    return sha256, size
+
+
+def open_source(path: Path) -> BinaryIO:
+    """``path`` opened for reading (unbuffered); StoreError saying why it cannot be."""
     try:
-        src = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        return open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
     except FileNotFoundError:
         raise StoreError(f"{path} does not exist (it vanished before it could be read)") from None
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with src:
-        before = os.fstat(src.fileno())
-        sha256, size = _copy_stream(src, out_fd)
-        after = os.fstat(src.fileno())
+
+
+def check_unchanged(
+    path: Path, before: os.stat_result, after: os.stat_result | None, size: int
+) -> None:
+    """Raise StoreError unless ``path`` is still the file ``before`` described (same
+    inode, size and mtime, also ``after`` — its stat through the open handle — if given)
+    and ``size`` bytes were read from it."""
     try:
         now = os.stat(path)
     except FileNotFoundError:
         raise StoreError(f"{path} vanished while being read", hint="retry later") from None
     same_file = (now.st_ino, now.st_dev) == (before.st_ino, before.st_dev)
     unchanged = all(
-        (a.st_size, a.st_mtime_ns) == (before.st_size, before.st_mtime_ns) for a in (after, now)
+        (a.st_size, a.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        for a in (after, now)
+        if a is not None
     )
     if not (same_file and unchanged and size == before.st_size):
         raise StoreError(
             f"{path} changed while being read ({before.st_size} -> {now.st_size} bytes)",
             hint="it is still being written; retry later or sync it as live",
         )
-    return sha256, size
 
 
 def _copy_stream(src: BinaryIO, out_fd: int) -> tuple[str, int]:

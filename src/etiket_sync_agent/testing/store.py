@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -42,7 +43,23 @@ def _append(path: Path) -> None:
         fh.write(b"more data")
 
 
-def _copy_started(tmp_dir: Path) -> bool:
+def _reading_started(source: Path, tmp_dir: Path) -> bool:
+    """Whether this process has begun reading ``source``: an open handle on it past its
+    first byte (Linux: ``/proc/self``), else a non-empty temp file in ``tmp_dir``."""
+    fds = Path("/proc/self/fd")
+    if fds.is_dir():
+        for fd in fds.iterdir():
+            try:
+                if os.readlink(fd) != str(source):
+                    continue
+                info = (Path("/proc/self/fdinfo") / fd.name).read_text()
+            except OSError:
+                continue
+            if any(
+                line.split()[1:] != ["0"] for line in info.splitlines() if line.startswith("pos:")
+            ):
+                return True
+        return False
     for tmp in tmp_dir.glob("*.tmp"):
         try:
             if tmp.stat().st_size > 0:
@@ -565,7 +582,7 @@ class BlobStorageContractTests(StoreContractTests):
         def disturb_once_copy_started() -> None:
             # a real second party, acting as soon as the store has started copying the file
             while not stop.is_set():
-                if _copy_started(tmp_dir):
+                if _reading_started(big, tmp_dir):
                     disturb(big)
                     return
                 stop.wait(0.0005)

@@ -4,16 +4,19 @@ Objects are ``<prefix>blobs/ab/<sha256>``, the same layout as the local folder, 
 agent sharing the bucket finds content any other agent stored and never sends it again.
 
 The transfer happens in :meth:`S3BlobStorage.stage`, outside the catalog transaction (a
-20 GB upload must not hold a database lock): the source is copied into a local temp file
-while hashed (a stable snapshot, also what a resumed upload re-reads), then sent unless
-the bucket already holds that content. :meth:`S3StagedContent.place`, called under the
-catalog's content lock, checks that the object is still there (a concurrent gc may have
-removed it while it was unreferenced) and sends it again if not; so when the catalog row
-is committed, the whole object is in the bucket.
+20 GB upload must not hold a database lock). A path is hashed in place and sent from
+where it is (see :mod:`.snapshot`: each part carries the checksum of the hashing pass,
+and the file is checked to be unchanged after the transfer); a stream is copied into a
+local temp file while hashed. Nothing is sent when the bucket already holds the content.
+:meth:`S3StagedContent.place`, called under the catalog's content lock, checks that the
+object is still there (a concurrent gc may have removed it while it was unreferenced) and
+sends it again if not; so when the catalog row is committed, the whole object is in the
+bucket.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +31,7 @@ from etiket_sync_agent.store.blobs import clean_tmp_dir, hashed_copy
 from etiket_sync_agent.store.s3 import uploads
 from etiket_sync_agent.store.s3.ledger import UploadLedger
 from etiket_sync_agent.store.s3.settings import S3Settings
+from etiket_sync_agent.store.s3.snapshot import Snapshot, hash_in_place
 
 #: multipart uploads initiated longer ago than this are abandoned (aborted by the sweep)
 UPLOAD_GRACE_S = 7 * 24 * 3600
@@ -39,13 +43,18 @@ class S3StagedContent(StagedContent):
     storage: S3BlobStorage
     sha256: str
     size: int
+    #: the temp copy of a stream, or the source file itself (then ``snapshot`` is set)
     tmp: Path
     sent: bool
+    snapshot: Snapshot | None = None
 
     def place(self) -> bool:
         if self.storage.exists(self.sha256):
             return self.sent
-        self.storage.send(self.tmp, self.sha256, self.size)
+        if self.snapshot is not None:
+            self.storage.send_snapshot(self.snapshot)
+        else:
+            self.storage.send(self.tmp, self.sha256, self.size)
         self.sent = True
         return True
 
@@ -83,6 +92,13 @@ class S3BlobStorage(BlobStorage):
     # -- the contract -------------------------------------------------------------------
     @contextmanager
     def stage(self, source: Path | BinaryIO) -> Iterator[S3StagedContent]:
+        if isinstance(source, (str, os.PathLike)):
+            snap = hash_in_place(Path(source), self._part_size)
+            sent = not self.exists(snap.sha256)
+            if sent:
+                self.send_snapshot(snap)
+            yield S3StagedContent(self, snap.sha256, snap.size, snap.path, sent, snap)
+            return
         with hashed_copy(self.tmp_dir, source) as (tmp, sha256, size, _):
             sent = False
             if not self.exists(sha256):
@@ -140,16 +156,44 @@ class S3BlobStorage(BlobStorage):
         return removed + self.abort_stale_uploads(max(older_than, UPLOAD_GRACE_S), dry_run)
 
     # -- beyond the contract ------------------------------------------------------------
-    def send(self, tmp: Path, sha256: str, size: int) -> None:
-        """Put the staged file ``tmp`` into the bucket as the content ``sha256``."""
+    def send(
+        self, tmp: Path, sha256: str, size: int, part_sums: dict[int, str] | None = None
+    ) -> None:
+        """Put the file ``tmp`` into the bucket as the content ``sha256`` (``part_sums``:
+        the SHA-256 of its multipart parts, when known)."""
         key = self.key(sha256)
         with self._errors("upload to"):
             if size < self.settings.multipart_threshold:
                 uploads.put_small(self.client, self.settings, key, tmp, sha256)
             else:
                 uploads.put_multipart(
-                    self.client, self.settings, self.ledger, key, tmp, sha256, size, self.progress
+                    self.client,
+                    self.settings,
+                    self.ledger,
+                    key,
+                    tmp,
+                    sha256,
+                    size,
+                    self.progress,
+                    part_sums,
                 )
+
+    def send_snapshot(self, snap: Snapshot) -> None:
+        """Send a file hashed in place, then make sure it did not change meanwhile; if it
+        did, the object (whose key names the hashed content) is removed and StoreError
+        raised."""
+        self.send(snap.path, snap.sha256, snap.size, snap.part_sums or None)
+        try:
+            snap.check_unchanged()
+        except StoreError:
+            with self._errors("delete from"):
+                self.client.delete_object(Bucket=self.settings.bucket, Key=self.key(snap.sha256))
+            raise
+
+    def _part_size(self, size: int) -> int | None:
+        if size < self.settings.multipart_threshold:
+            return None
+        return uploads.part_size_for(self.settings, size)
 
     def abort_stale_uploads(self, older_than: float, dry_run: bool = False) -> int:
         """Abort multipart uploads under the prefix initiated ``older_than`` seconds ago

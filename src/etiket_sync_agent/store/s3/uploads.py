@@ -82,8 +82,13 @@ def put_multipart(
     sha256_hex: str,
     size: int,
     progress: ProgressCallback | None = None,
+    part_sums: dict[int, str] | None = None,
 ) -> None:
-    """Upload ``tmp`` as ``key`` in parts, resuming a recorded upload of the same content."""
+    """Upload ``tmp`` as ``key`` in parts, resuming a recorded upload of the same content.
+
+    ``part_sums``: the parts' SHA-256 (base64) if already known (see :mod:`.snapshot`);
+    a part is then sent with that checksum instead of being hashed again.
+    """
     part_size = part_size_for(s, size)
     n_parts = max(1, -(-size // part_size))
     upload_id, done = _resume(client, s, ledger, key, sha256_hex, size, part_size)
@@ -99,7 +104,8 @@ def put_multipart(
         with open(tmp, "rb") as fh:
             fh.seek((number - 1) * part_size)
             data = fh.read(part_size)
-        part = _send_part(client, s, key, upload_id, number, data)
+        known = None if part_sums is None else part_sums.get(number)
+        part = _send_part(client, s, key, upload_id, number, data, known)
         ledger.add_part(upload_id, part)  # only acknowledged parts are recorded
         done[number] = part
         if progress is not None:
@@ -130,24 +136,35 @@ def put_multipart(
     )
     ledger.forget(key)
     composite = b64(hashlib.sha256(b"".join(base64.b64decode(p.sha256) for p in parts)).digest())
-    md5s = hashlib.md5(b"".join(bytes.fromhex(p.md5) for p in parts)).hexdigest()
-    _verify(client, s, key, size, composite=composite, etag=f"{md5s}-{len(parts)}")
+    etag = None
+    if all(p.md5 for p in parts):  # md5 mode: the multipart ETag is the MD5 of the MD5s
+        md5s = hashlib.md5(b"".join(bytes.fromhex(p.md5) for p in parts)).hexdigest()
+        etag = f"{md5s}-{len(parts)}"
+    _verify(client, s, key, size, composite=composite, etag=etag)
 
 
 def _send_part(
-    client: Any, s: S3Settings, key: str, upload_id: str, number: int, data: bytes
+    client: Any,
+    s: S3Settings,
+    key: str,
+    upload_id: str,
+    number: int,
+    data: bytes,
+    sha_b64: str | None = None,
 ) -> Part:
-    sha = hashlib.sha256(data).digest()
-    md5 = hashlib.md5(data).digest()
+    """Send one part; ``sha_b64`` is its SHA-256 when known (else it is hashed here).
+    The MD5 is computed only in ``md5`` mode (it costs more than the SHA-256)."""
+    sha = sha_b64 if sha_b64 is not None else b64(hashlib.sha256(data).digest())
+    md5 = hashlib.md5(data).digest() if s.checksum == "md5" else b""
     extra: dict[str, Any] = {}
     if s.checksum == "sha256":
-        extra = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": b64(sha)}
+        extra = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": sha}
     elif s.checksum == "md5":
         extra = {"ContentMD5": b64(md5)}
     reply = client.upload_part(
         Bucket=s.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
     )
-    return Part(number, reply["ETag"], b64(sha), md5.hex(), len(data))
+    return Part(number, reply["ETag"], sha, md5.hex(), len(data))
 
 
 def _resume(
