@@ -17,6 +17,7 @@ import pytest
 
 from etiket_sync_agent.engine import spool
 from etiket_sync_agent.engine.failures import store_unreachable_reason
+from etiket_sync_agent.engine.loop import SyncEngine
 from etiket_sync_agent.errors import StoreError
 from etiket_sync_agent.home import Home
 from etiket_sync_agent.maintenance import sweep_at_start
@@ -27,6 +28,7 @@ from etiket_sync_agent.state import repository as repo
 from tests.conftest import FAST
 from tests.engine._offline import (
     CALLS_ENV,
+    OFFLINE,
     EngineThread,
     TcpProxy,
     conversions,
@@ -285,8 +287,9 @@ def test_an_agent_restarted_while_the_store_is_away_resumes_from_the_spool(
     shown = status(rt)["store"]
     assert shown["reachable"] is False and shown["waiting_items"] == 1
     catalog_proxy.restore()
-    with EngineThread(rt):
-        assert wait_for(lambda: _statuses(rt) == {"run0": "synchronized"}, WAIT), items_by_id(rt)
+    # a one-shot run: it finds the store at its start and stores what waited for it
+    SyncEngine(rt, OFFLINE).run(once=True)
+    assert _statuses(rt) == {"run0": "synchronized"}, items_by_id(rt)
     assert _stored(rt, "run0")["raw.conv"] == b"taken once\n"[::-1]
     assert len(conversions(calls)) == 1  # the new agent stored the spool: no conversion
     assert items_by_id(rt)["run0"]["failures"] == 0

@@ -100,15 +100,20 @@ class StoreHealth:
         return datetime.fromtimestamp(time.time() + delay, timezone.utc)
 
     def restore(self) -> None:
-        """At start: carry on from what the last run recorded (still down since then, if
-        items still wait for the store); the first probe is due at once."""
+        """At start: carry on from what the last run recorded. If items still wait for
+        the store (or it was down), the store is probed now, in this thread (a one-shot
+        run must not end before the items can resume): reachable, they are put back at
+        once; else it stays down since then and is probed again later."""
         row = repo.loop_status(self.runtime.state)
         waiting = repo.store_waiting_count(self.runtime.state)
         since = None if row is None else row.store_unreachable_since
-        if waiting or since is not None:
+        if not waiting and since is None:
+            return
+        with self._lock:
             self.down_since = since or datetime.now(timezone.utc)
             self.error = (row.store_error if row is not None else None) or "not checked yet"
-            self._next_probe = 0.0
+            self._probing = True
+        self._probe_once()
 
     def ready(self) -> bool:
         """Whether items may be synchronized now (the store is up). While it is down, a
@@ -124,7 +129,8 @@ class StoreHealth:
             if self._probing or time.monotonic() < self._next_probe:
                 return False
             self._probing = True
-        threading.Thread(target=self._probe_once, name="store-probe", daemon=True).start()
+        self._thread = threading.Thread(target=self._probe_once, name="store-probe", daemon=True)
+        self._thread.start()
         return False
 
     def wait_probe(self, timeout: float | None = None) -> None:
@@ -134,7 +140,6 @@ class StoreHealth:
             thread.join(timeout)
 
     def _probe_once(self) -> None:
-        self._thread = threading.current_thread()
         try:
             probe(self.runtime)
         except StoreUnreachableError as exc:
