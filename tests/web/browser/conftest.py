@@ -79,19 +79,32 @@ class Browser:
 
     def wait(self, what: str, predicate: Callable[[], Any], timeout: float = WAIT_S) -> Any:
         """Poll ``predicate`` (DOM reads) until truthy; on time-out fail with a screenshot."""
-        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.common.exceptions import (
+            JavascriptException,
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
+
+        passing = (
+            StaleElementReferenceException,  # the page replaced what we read
+            NoSuchElementException,  # not there yet (a page still loading)
+            JavascriptException,  # a script ran while the document was being replaced
+            LookupError,
+        )
 
         deadline = time.monotonic() + timeout
+        last: Exception | None = None
         while True:
             try:
                 value = predicate()
-            except (StaleElementReferenceException, LookupError):
-                value = None  # the page replaced what we read: read again
+            except passing as exc:
+                value, last = None, exc  # read again
             if value:
                 return value
             if time.monotonic() > deadline:
                 shot = self.screenshot(f"timeout-{what}")
-                pytest.fail(f"the page never showed {what} (screenshot: {shot})")
+                seen = f"; last: {type(last).__name__}: {last}" if last else ""
+                pytest.fail(f"the page never showed {what} (screenshot: {shot}){seen}")
             time.sleep(0.2)
 
     def screenshot(self, name: str) -> Path:
