@@ -16,15 +16,19 @@ and the QCoDeS backend use it. It makes the adjustments NetCDF needs:
 
 Common datasets are written by :mod:`.nc4_writer` (the same file layout as xarray's, much
 faster for small files); the rest by ``xarray.Dataset.to_netcdf(engine="h5netcdf")``.
-Files are written next to the target under a temporary name and renamed into place, so
-readers never see a half-written file.
+Files are written next to the target under a temporary name, read back and compared with
+the Dataset (:mod:`.verify`), and only then renamed into place: readers never see a
+half-written file, and a file that does not hold what the Dataset holds is never kept.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,11 +36,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from etiket_sync_agent.netcdf.nc4_writer import can_write, write_netcdf4
+from etiket_sync_agent.netcdf.verify import NetCDFVerifyError, Verification, verify_netcdf
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["can_write", "to_netcdf_ready", "write_netcdf"]
+__all__ = [
+    "NetCDFVerifyError",
+    "Verification",
+    "can_write",
+    "take_verification",
+    "to_netcdf_ready",
+    "write_netcdf",
+]
 
 
 def _version_tuple(package: str) -> tuple[int, ...]:
@@ -124,11 +136,18 @@ def write_netcdf(
     out_path: str | Path,
     *,
     fill: Mapping[Hashable, Callable[[Any], None]] | None = None,
+    before_verify: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write ``ds`` to ``out_path`` as NetCDF4 (h5netcdf), atomically. Returns the path.
 
+    The file is read back and compared with ``ds`` before it is renamed into place (see
+    :mod:`.verify`): a difference raises :class:`~.verify.NetCDFVerifyError` and leaves
+    no file. What the check covered is kept for :func:`take_verification`.
+
     ``fill``: variables whose values are streamed in by the given callables (see
     :func:`.nc4_writer.write_netcdf4`); only possible when that writer takes ``ds``.
+    ``before_verify`` is called with the written temp file just before it is read back
+    (tests use it to damage the file on disk).
     """
     target = Path(out_path)
     ready = to_netcdf_ready(ds)
@@ -143,8 +162,34 @@ def write_netcdf(
             has_complex = any(v.dtype.kind == "c" for v in ready.variables.values())
             invalid = has_complex and _complex_needs_invalid_netcdf()
             ready.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=invalid)
+        if before_verify is not None:
+            before_verify(tmp)
+        checked = verify_netcdf(tmp, ready, streamed=tuple(fill or ()))
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+    _remember(target, replace(checked, file=target.name))
     return target
+
+
+# What the read-back of recently written files checked, by resolved path, until the
+# caller that stores the file takes it (SyncContext.upload_file puts it on the record).
+_VERIFIED: OrderedDict[str, Verification] = OrderedDict()
+_VERIFIED_LOCK = threading.Lock()
+_VERIFIED_MAX = 256
+
+
+def _remember(path: Path, checked: Verification) -> None:
+    with _VERIFIED_LOCK:
+        _VERIFIED[str(path.resolve())] = checked
+        _VERIFIED.move_to_end(str(path.resolve()))
+        while len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+
+
+def take_verification(path: str | Path) -> Verification | None:
+    """What the read-back of the file this process last wrote at ``path`` checked (once:
+    the entry is removed), or None if this module did not write it."""
+    with _VERIFIED_LOCK:
+        return _VERIFIED.pop(str(Path(path).resolve()), None)

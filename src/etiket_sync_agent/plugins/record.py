@@ -40,6 +40,9 @@ class SyncRecord:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     traceback: str | None = None
+    #: the read-back check of each NetCDF file the SDK wrote and stored (file, variables,
+    #: values compared, seconds); a file that failed it fails the attempt instead
+    verified_files: list[dict[str, Any]] = field(default_factory=list)
 
     @contextmanager
     def task(self, name: str) -> Iterator[TaskEntry]:
