@@ -213,21 +213,33 @@ class SyncContext:
         return result
 
     def upload_files(
-        self, files: Sequence[tuple[Path, str]], *, generator: str | None = None
+        self,
+        files: Sequence[tuple[Path, str] | tuple[Path, str, str | None]],
+        *,
+        generator: str | None = None,
     ) -> list[UploadResult]:
-        """Store several ``(path, name)`` files of the dataset at once: the store records
-        them in one transaction per group (much faster than :meth:`upload_file` per file
-        for many small files). While the store is unreachable they are spooled one by one.
+        """Store several files of the dataset at once, each ``(path, name)`` or ``(path,
+        name, file_type)``: the store records them in one transaction per group (much
+        faster than :meth:`upload_file` per file for many small files). While the store
+        is unreachable they are spooled one by one.
         """
-        if self.spooling or len(files) < 2:
-            return [self.upload_file(p, name=n, generator=generator) for p, n in files]
-        uploads = [FileUpload(n, p, Path(n).name, guess_file_type(p), generator) for p, n in files]
+        entries = [(f[0], f[1], f[2] if len(f) > 2 else None) for f in files]
+        if self.spooling or len(entries) < 2:
+            return [
+                self.upload_file(p, name=n, file_type=t, generator=generator) for p, n, t in entries
+            ]
+        uploads = [
+            FileUpload(n, p, Path(n).name, t or guess_file_type(p), generator)
+            for p, n, t in entries
+        ]
         try:
             results = self.store.upload_files(self.dataset_uuid, uploads)
         except StoreUnreachableError as exc:
             self._start_spooling(exc)
-            return [self.upload_file(p, name=n, generator=generator) for p, n in files]
-        for (path, name), result in zip(files, results, strict=True):
+            return [
+                self.upload_file(p, name=n, file_type=t, generator=generator) for p, n, t in entries
+            ]
+        for (path, name, _), result in zip(entries, results, strict=True):
             self._note_read_back(path, name)
             self.log(
                 f"{'stored' if result.changed else 'unchanged'} {name}"
