@@ -12,7 +12,9 @@ Contract
 --------
 * Writing is two steps so that the catalog can decide in between.
   :meth:`BlobStorage.stage` copies and hashes the source (one pass) into a temp file
-  under the storage's ``tmp_dir`` and yields a :class:`StagedContent`; the catalog then
+  under the storage's ``tmp_dir`` and yields a :class:`StagedContent` (an implementation
+  may instead hash a path in place and read it again later, if it checks that the file
+  did not change in between — S3 does, to spare a copy of big files); the catalog then
   calls :meth:`StagedContent.place` inside the write transaction that publishes the row
   referring to the content, holding the content lock of its sha256. When ``place``
   returns, the whole content is readable under its sha256 — so a catalog row is never

@@ -1,4 +1,5 @@
-"""The dataset store contract. Every implementation runs ``tests/store/test_contract.py``.
+"""The dataset store contract. Every implementation runs the contract suite of
+:mod:`etiket_sync_agent.testing` (``StoreContractTests``; ours in ``tests/store``).
 
 Vocabulary
 ----------
