@@ -162,50 +162,39 @@ def test_streamed_variables_are_checked_for_shape_and_dtype(tmp_path: Path) -> N
         assert back["big"].values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
-def test_the_sync_context_records_the_read_back(tmp_path: Path) -> None:
+@pytest.fixture
+def ctx(tmp_path: Path):  # noqa: ANN201 - a SyncContext on a real store
     from etiket_sync_agent.plugins.context import SyncContext
     from etiket_sync_agent.plugins.items import SyncItem
     from etiket_sync_agent.plugins.record import SyncRecord
 
     store = LocalStore(tmp_path / "store")
-    try:
-        store.create_scope("lab")
-        store.upsert_dataset(DatasetSpec(uuid="d", scope="lab", name="d"))
-        record = SyncRecord()
-        item = SyncItem(id=1, source_name="src", identifier="x", dataset_uuid="d", scope="lab")
-        ctx = SyncContext(item, store, record)
-        ctx.upload_xarray(_simple(), name="m.hdf5")
-        (entry,) = record.verified_files
-        assert entry["file"] == "m.hdf5" and entry["values"] > 0
-        assert record.to_dict()["verified_files"] == [entry]
-    finally:
-        store.close()
+    store.create_scope("lab")
+    store.upsert_dataset(DatasetSpec(uuid="d", scope="lab", name="d"))
+    item = SyncItem(id=1, source_name="src", identifier="x", dataset_uuid="d", scope="lab")
+    yield SyncContext(item, store, SyncRecord())
+    store.close()
+
+
+def test_the_sync_context_records_the_read_back(ctx) -> None:  # noqa: ANN001
+    ctx.upload_xarray(_simple(), name="m.hdf5")
+    (entry,) = ctx.record.verified_files
+    assert entry["file"] == "m.hdf5" and entry["values"] > 0
+    assert ctx.record.to_dict()["verified_files"] == [entry]
 
 
 def test_sync_context_upload_files_stores_them_and_records_the_read_backs(
-    tmp_path: Path,
+    ctx,
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
-    from etiket_sync_agent.plugins.context import SyncContext
-    from etiket_sync_agent.plugins.items import SyncItem
-    from etiket_sync_agent.plugins.record import SyncRecord
-
-    store = LocalStore(tmp_path / "store")
-    try:
-        store.create_scope("lab")
-        store.upsert_dataset(DatasetSpec(uuid="d", scope="lab", name="d"))
-        record = SyncRecord()
-        item = SyncItem(id=1, source_name="src", identifier="x", dataset_uuid="d", scope="lab")
-        ctx = SyncContext(item, store, record)
-        a = write_netcdf(_simple(), tmp_path / "a.hdf5")
-        b = write_netcdf(_rich(), tmp_path / "b.hdf5")
-        (tmp_path / "notes.txt").write_text("hello")
-        results = ctx.upload_files(
-            [(a, "raw/a.hdf5"), (b, "raw/b.hdf5"), (tmp_path / "notes.txt", "n.txt", "NOTE")],
-            generator="test",
-        )
-        assert [r.file.name for r in results] == ["raw/a.hdf5", "raw/b.hdf5", "n.txt"]
-        files = {f.name: f for f in store.get_dataset("d").files}
-        assert (files["n.txt"].file_type, files["raw/a.hdf5"].generator) == ("NOTE", "test")
-        assert [e["file"] for e in record.verified_files] == ["raw/a.hdf5", "raw/b.hdf5"]
-    finally:
-        store.close()
+    a = write_netcdf(_simple(), tmp_path / "a.hdf5")
+    b = write_netcdf(_rich(), tmp_path / "b.hdf5")
+    (tmp_path / "notes.txt").write_text("hello")
+    results = ctx.upload_files(
+        [(a, "raw/a.hdf5"), (b, "raw/b.hdf5"), (tmp_path / "notes.txt", "n.txt", "NOTE")],
+        generator="test",
+    )
+    assert [r.file.name for r in results] == ["raw/a.hdf5", "raw/b.hdf5", "n.txt"]
+    files = {f.name: f for f in ctx.store.get_dataset("d").files}
+    assert (files["n.txt"].file_type, files["raw/a.hdf5"].generator) == ("NOTE", "test")
+    assert [e["file"] for e in ctx.record.verified_files] == ["raw/a.hdf5", "raw/b.hdf5"]
