@@ -198,3 +198,17 @@ def test_sync_context_upload_files_stores_them_and_records_the_read_backs(
     files = {f.name: f for f in ctx.store.get_dataset("d").files}
     assert (files["n.txt"].file_type, files["raw/a.hdf5"].generator) == ("NOTE", "test")
     assert [e["file"] for e in ctx.record.verified_files] == ["raw/a.hdf5", "raw/b.hdf5"]
+
+
+def test_the_record_lists_a_bounded_number_of_read_backs(
+    ctx,
+    tmp_path: Path,
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    from etiket_sync_agent.plugins import context
+
+    monkeypatch.setattr(context, "MAX_VERIFIED_LISTED", 2)
+    written = [write_netcdf(_simple(), tmp_path / f"f{i}.hdf5") for i in range(5)]
+    ctx.upload_files([(p, p.name) for p in written])
+    assert [e["file"] for e in ctx.record.verified_files] == ["f0.hdf5", "f1.hdf5", "(more files)"]
+    assert ctx.record.verified_files[-1]["more"] == 3

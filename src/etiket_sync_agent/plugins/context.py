@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HDF5_NETCDF = "HDF5_NETCDF"
+#: read-back checks listed on a record; more are counted in one last entry
+MAX_VERIFIED_LISTED = 100
 
 
 class SyncContext:
@@ -251,8 +253,15 @@ class SyncContext:
         """Put the read-back check of a NetCDF file the SDK wrote on the record."""
         netcdf = sys.modules.get("etiket_sync_agent.netcdf")  # not imported: nothing written
         checked = None if netcdf is None else netcdf.take_verification(path)
-        if checked is not None:
-            self.record.verified_files.append({**checked.to_dict(), "file": name})
+        if checked is None:
+            return
+        kept = self.record.verified_files
+        if len(kept) < MAX_VERIFIED_LISTED:
+            kept.append({**checked.to_dict(), "file": name})
+        elif len(kept) == MAX_VERIFIED_LISTED:
+            kept.append({"file": "(more files)", "more": 1})
+        else:
+            kept[-1]["more"] += 1
 
     def upload_xarray(
         self,
