@@ -70,6 +70,10 @@
   function map(d) {
     var rows = d.axes[0].values.length, cols = d.axes[1].values.length;
     var vr = range(d.values);
+    if (!rows || !cols) { // a live map before its first row: nothing to paint yet
+      frame([0, 1], [0, 1], d.axes[1].name, d.axes[0].name);
+      return { points: 0, note: d.variable + ": no values yet · " };
+    }
     var img = ctx.createImageData(cols, rows);
     for (var i = 0; i < rows; i++) {
       for (var j = 0; j < cols; j++) {
@@ -133,5 +137,8 @@
       if (!select.options.length) { note.textContent = "no 1-D or 2-D variable to plot"; return; }
       select.addEventListener("change", draw);
       draw();
+    })
+    .catch(function () {
+      note.textContent = "The page server does not answer: reload the page to try again.";
     });
 })();
