@@ -71,6 +71,9 @@ def test_search_equals_the_cli_filters(served, cli) -> None:
         if "offset=1" in query:
             rows = rows[1:]
         assert api == rows and rows, query
+    page = served.get("/datasets?source=lab&q=FIRST").text
+    assert "first run" in page and ">second<" not in page
+    assert served.get("/datasets?source=nosuch").status == 404
     bad = cli("datasets", "list", "--since", "yesterday", check=False)
     assert bad.returncode != 0 and "YYYY-MM-DD" in bad.stderr
 

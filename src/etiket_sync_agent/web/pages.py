@@ -178,9 +178,11 @@ def dataset_list(request: Request) -> Response:
         for s in scopes
     )
     offset = int(q["offset"]) if q.get("offset", "").isdigit() else 0
+    source = q.get("source", "")
     rows = datasets.list_datasets(
         rt,
         scope or None,
+        source or None,
         limit=PAGE_LIMIT + 1,  # one more: is there a next page?
         offset=offset,
         text=text,
@@ -218,7 +220,8 @@ def dataset_list(request: Request) -> Response:
 <input name=attribute placeholder="attribute name=value" value="{e(attribute)}">
 <label>from <input type=date name=since value="{e(since)}"></label>
 <label>to <input type=date name=until value="{e(until)}"></label>
-<select name=scope>{options}</select> <button>Search</button></form>
+<select name=scope>{options}</select>
+<input name=source placeholder="source" value="{e(source)}" size=10> <button>Search</button></form>
 <p class=dim>{shown}</p>
 <table id=datasets><thead><tr><th>name</th><th>id</th><th>scope</th><th>collected</th>
 <th>source</th></tr></thead><tbody>{lines}</tbody></table>{pager}"""
