@@ -40,7 +40,8 @@ def catalog(
         DatasetSpec("d", "lab", "T1 decay", collected=DAY - timedelta(seconds=1),
                     attributes={"samples": "A7"}, source="folder"),
         DatasetSpec("e", "lab", "undated rabi", tags=["cooldown"], attributes={"sample": "A7"}),
-        DatasetSpec("odd", "oddities", "odd tags", tags=ODD_TAGS),
+        DatasetSpec("odd", "oddities", "odd tags", tags=ODD_TAGS,
+                    attributes={"code": "007", "ratio": 2.0, "flag": "true"}),
     ]  # fmt: skip
     for spec in specs:
         store.upsert_dataset(spec)
@@ -90,6 +91,16 @@ def test_attribute_by_name_or_by_value_as_text(catalog: LocalStore) -> None:
     assert uuids(catalog, attribute=("ok", "false")) == ["b"]
     assert uuids(catalog, attribute=("sample", "a7")) == []
     assert uuids(catalog, attribute=("nope", None)) == []
+
+
+def test_attribute_values_compare_as_their_text_not_as_numbers(catalog: LocalStore) -> None:
+    assert uuids(catalog, attribute=("code", "007")) == ["odd"]
+    assert uuids(catalog, attribute=("code", "7")) == []
+    assert uuids(catalog, attribute=("ratio", "2.0")) == ["odd"]
+    assert uuids(catalog, attribute=("ratio", "2")) == []
+    assert uuids(catalog, attribute=("flag", "true")) == ["odd"]  # the string "true"
+    assert uuids(catalog, attribute=("fridge", "3.0")) == []
+    assert uuids(catalog, attribute=("fridge", "NaN")) == []
 
 
 def test_dates_since_included_until_excluded_undated_never(catalog: LocalStore) -> None:

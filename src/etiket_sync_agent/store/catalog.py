@@ -151,3 +151,10 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"tags_jsonb": "jsonb_path_ops"},
 ).ddl_if(dialect="postgresql")
+#: attribute search on PostgreSQL (``attributes @> {name: value}`` in lookups)
+Index(
+    "ix_datasets_attributes_pg",
+    cast(Dataset.attributes, JSONB).label("attributes_jsonb"),
+    postgresql_using="gin",
+    postgresql_ops={"attributes_jsonb": "jsonb_path_ops"},
+).ddl_if(dialect="postgresql")

@@ -173,6 +173,27 @@ def _json_text_hint(dialect: str, column: Any, word: str) -> list[ColumnElement[
     return [as_text.like(_like_pattern(f'"{word}"'), escape="\\")]
 
 
+def _attribute_contained(key: str, value: str) -> ColumnElement[bool]:
+    """PostgreSQL: ``attributes @> {key: value}`` for each JSON value whose text is
+    ``value`` (the string, and the number or boolean it spells), which the GIN index
+    ix_datasets_attributes_pg answers; it narrows, the text comparison still decides."""
+    import json
+    import math
+
+    candidates: list[Any] = [value]
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, (bool, int)) or (isinstance(parsed, float) and math.isfinite(parsed)):
+        candidates.append(parsed)
+    params = {f"q_attr_c{n}": json.dumps({key: c}) for n, c in enumerate(candidates)}
+    tests = " OR ".join(
+        f"CAST(datasets.attributes AS jsonb) @> CAST(:{name} AS jsonb)" for name in params
+    )
+    return text(f"({tests})").bindparams(**params)  # type: ignore[return-value]
+
+
 def search_datasets(
     session: Session,
     *,
@@ -205,6 +226,8 @@ def search_datasets(
     if attribute is not None:
         key, value = attribute
         where += _json_text_hint(dialect, DATASETS.c.attributes, key)
+        if value is not None and dialect == "postgresql":
+            where.append(_attribute_contained(key, value))
         if value is None:
             where.append(_json_test(dialect, _HAS_ATTRIBUTE, q_attr_key=key))
         else:

@@ -32,6 +32,11 @@ def upgrade() -> None:
             "CREATE INDEX ix_datasets_tags_pg ON datasets "
             "USING gin ((CAST(tags AS jsonb)) jsonb_path_ops)"
         )
+        # attribute search (``attributes @> {name: value}``), likewise
+        op.execute(
+            "CREATE INDEX ix_datasets_attributes_pg ON datasets "
+            "USING gin ((CAST(attributes AS jsonb)) jsonb_path_ops)"
+        )
     op.create_table(
         "agents",
         sa.Column("agent_id", sa.String(64), nullable=False),
@@ -50,6 +55,7 @@ def downgrade() -> None:
     op.drop_table("agents")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_datasets_tags_pg", table_name="datasets")
+        op.drop_index("ix_datasets_attributes_pg", table_name="datasets")
     op.drop_index(newest_index(), table_name="datasets")
 
 
