@@ -105,18 +105,18 @@ def _older_revisions() -> list[str]:
 
 @pytest.mark.parametrize("revision", _older_revisions())
 def test_an_older_catalog_holding_rows_is_upgraded_keeping_them(
-    tmp_path: Path, revision: str
+    fresh: tuple[Path, str | None], revision: str
 ) -> None:
-    """Every revision before head upgraded with data in it (the parameters come from the
-    scripts, so a new revision is covered at once)."""
+    """Every revision before head upgraded with data in it, on both databases (the
+    parameters come from the scripts, so a new revision is covered at once)."""
     from alembic import command
 
     from etiket_sync_agent.db.engine import make_engine, sqlite_url
     from etiket_sync_agent.store.migrations import ROLE
 
-    root = tmp_path / "store"
+    root, url = fresh
     root.mkdir()
-    engine = make_engine(sqlite_url(root / "catalog.db"), ROLE)
+    engine = make_engine(url or sqlite_url(root / "catalog.db"), ROLE)
     with engine.begin() as conn:
         config = alembic_config()
         config.attributes["connection"] = conn
@@ -136,7 +136,7 @@ def test_an_older_catalog_holding_rows_is_upgraded_keeping_them(
             )
         )
     engine.dispose()
-    store = LocalStore(root)
+    store = LocalStore(root, url)
     try:
         (scope,) = store.list_scopes()
         assert (scope.name, scope.description) == ("lab", "kept")

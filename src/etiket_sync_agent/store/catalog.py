@@ -144,17 +144,13 @@ Index(
     Dataset.created.desc(),
     Dataset.uuid,
 ).ddl_if(dialect="postgresql")
-#: tag search on PostgreSQL (``tags @> [tag]`` in lookups) without reading every row
-Index(
-    "ix_datasets_tags_pg",
-    cast(Dataset.tags, JSONB).label("tags_jsonb"),
-    postgresql_using="gin",
-    postgresql_ops={"tags_jsonb": "jsonb_path_ops"},
-).ddl_if(dialect="postgresql")
-#: attribute search on PostgreSQL (``attributes @> {name: value}`` in lookups)
-Index(
-    "ix_datasets_attributes_pg",
-    cast(Dataset.attributes, JSONB).label("attributes_jsonb"),
-    postgresql_using="gin",
-    postgresql_ops={"attributes_jsonb": "jsonb_path_ops"},
-).ddl_if(dialect="postgresql")
+# tag and attribute search on PostgreSQL (``tags @> [tag]``, ``attributes @> {name:
+# value}`` in lookups) without reading every row: GIN indexes of the columns as jsonb
+for _column in (Dataset.tags, Dataset.attributes):
+    _label = f"{_column.key}_jsonb"
+    Index(
+        f"ix_datasets_{_column.key}_pg",
+        cast(_column, JSONB).label(_label),
+        postgresql_using="gin",
+        postgresql_ops={_label: "jsonb_path_ops"},
+    ).ddl_if(dialect="postgresql")

@@ -27,16 +27,13 @@ def upgrade() -> None:
         [sa.text(f"collected DESC{nulls}"), sa.text("created DESC"), "uuid"],
     )
     if op.get_bind().dialect.name == "postgresql":
-        # tag search (``tags @> [tag]``): a rare tag is found without reading every row
-        op.execute(
-            "CREATE INDEX ix_datasets_tags_pg ON datasets "
-            "USING gin ((CAST(tags AS jsonb)) jsonb_path_ops)"
-        )
-        # attribute search (``attributes @> {name: value}``), likewise
-        op.execute(
-            "CREATE INDEX ix_datasets_attributes_pg ON datasets "
-            "USING gin ((CAST(attributes AS jsonb)) jsonb_path_ops)"
-        )
+        # tag and attribute search (``tags @> [tag]``, ``attributes @> {name: value}``):
+        # what few rows match is found without reading every row
+        for column in ("tags", "attributes"):
+            op.execute(
+                f"CREATE INDEX ix_datasets_{column}_pg ON datasets "
+                f"USING gin ((CAST({column} AS jsonb)) jsonb_path_ops)"
+            )
     op.create_table(
         "agents",
         sa.Column("agent_id", sa.String(64), nullable=False),
@@ -54,8 +51,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("agents")
     if op.get_bind().dialect.name == "postgresql":
-        op.drop_index("ix_datasets_tags_pg", table_name="datasets")
-        op.drop_index("ix_datasets_attributes_pg", table_name="datasets")
+        for column in ("tags", "attributes"):
+            op.drop_index(f"ix_datasets_{column}_pg", table_name="datasets")
     op.drop_index(newest_index(), table_name="datasets")
 
 
