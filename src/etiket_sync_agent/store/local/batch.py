@@ -29,7 +29,7 @@ from etiket_sync_agent.store.blobs import size_hint
 from etiket_sync_agent.store.interface import FileStatus, UploadResult
 from etiket_sync_agent.store.local import gc
 from etiket_sync_agent.store.local.transactions import Catalog
-from etiket_sync_agent.store.local.versioning import record_upload
+from etiket_sync_agent.store.local.versioning import GroupState, record_upload
 
 #: most files and bytes (as the sources' sizes say) recorded in one transaction
 GROUP_FILES = 256
@@ -75,11 +75,13 @@ def upload_group(
             for sha256 in sorted({c.sha256 for c in contents}):
                 catalog.lock_content(session, sha256)
             done: dict[int, tuple[UploadResult, str | None]] = {}
+            shared = GroupState(dataset_uuid)
             for i in order:
                 f = group[i]
                 done[i] = record_upload(
-                    session, dataset_uuid, f.name, f.meta, contents[i], f.status
+                    session, dataset_uuid, f.name, f.meta, contents[i], f.status, shared
                 )
+            shared.finish(session)
             staged.sync()  # every placement durable before the rows are committed
             return [done[i] for i in range(len(group))]
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert
@@ -22,6 +23,25 @@ from etiket_sync_agent.store.local import lookups as q
 from etiket_sync_agent.store.local.infos import version_info
 
 
+@dataclass
+class GroupState:
+    """What several uploads of one dataset in one transaction share."""
+
+    dataset_uuid: str
+    checked: bool = False
+    touched: bool = False
+
+    def finish(self, session: Session) -> None:
+        """Record the dataset's modification once for the whole group."""
+        if self.touched:
+            session.execute(q.UPDATE_DATASET, {"q_uuid": self.dataset_uuid, "modified": utcnow()})
+
+
+def require_dataset_row(session: Session, dataset_uuid: str) -> None:
+    if q.one(session, q.DATASET_BY_UUID, {"q_uuid": dataset_uuid}) is None:
+        raise NotFoundError(f"dataset {dataset_uuid} does not exist", hint=q.DATASET_HINT)
+
+
 def record_upload(
     session: Session,
     dataset_uuid: str,
@@ -29,14 +49,19 @@ def record_upload(
     meta: dict[str, Any],
     staged: StagedContent,
     status: FileStatus,
+    group: GroupState | None = None,
 ) -> tuple[UploadResult, str | None]:
     """Apply the rules in a write transaction holding the content lock of ``staged``.
 
     Places the blob before the transaction commits. Returns the result and the sha256 a
-    live replace dropped. Core statements: this runs for every uploaded file.
+    live replace dropped. Core statements: this runs for every uploaded file. With a
+    ``group`` (several uploads in one transaction), the dataset is checked only for the
+    first file and its modification time is left to :meth:`GroupState.finish`.
     """
-    if q.one(session, q.DATASET_BY_UUID, {"q_uuid": dataset_uuid}) is None:
-        raise NotFoundError(f"dataset {dataset_uuid} does not exist", hint=q.DATASET_HINT)
+    if group is None or not group.checked:
+        require_dataset_row(session, dataset_uuid)
+        if group is not None:
+            group.checked = True
     file_row = q.one(session, q.FILE_FOR_UPDATE, {"q_uuid": dataset_uuid, "q_name": name})
     latest = None
     if file_row is None:
@@ -73,7 +98,9 @@ def record_upload(
         if touched:
             changes.update(status=new_status, modified=now)
             session.execute(q.UPDATE_VERSION, {"q_id": latest["id"], **changes})
-    if touched:
+    if touched and group is not None:
+        group.touched = True
+    elif touched:
         session.execute(q.UPDATE_DATASET, {"q_uuid": dataset_uuid, "modified": now})
     staged.place()  # also restores content that went missing from disk
     if latest is None:  # a new file: its one version is the row just inserted

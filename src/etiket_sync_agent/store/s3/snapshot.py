@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from etiket_sync_agent.errors import StoreError
 from etiket_sync_agent.store.blobs import CHUNK, check_unchanged, open_source
 from etiket_sync_agent.store.s3.uploads import b64
 
@@ -55,14 +56,20 @@ def hash_in_place(path: Path, part_size_for: Callable[[int], int | None]) -> Sna
         ranges = _ranges(before.st_size, part_size)
         with ThreadPoolExecutor(PART_HASHERS, thread_name_prefix="etiket-parts") as pool:
             futures = [pool.submit(_hash_range, path, start, length) for start, length in ranges]
+            unreadable: OSError | None = None
+            whole, size = "", before.st_size
             try:
                 whole, size = _hash_stream(src)
                 sums = {n: b64(f.result()) for n, f in enumerate(futures, 1)}
+            except OSError as exc:  # a part's own handle: e.g. the file vanished meanwhile
+                unreadable, sums = exc, {}
             finally:
                 for future in futures:
                     future.cancel()
         after = os.fstat(src.fileno())
-    check_unchanged(path, before, after, size)
+    check_unchanged(path, before, after, size)  # says "vanished" or "changed" if so
+    if unreadable is not None:
+        raise StoreError(f"cannot read {path}: {unreadable.strerror or unreadable}") from unreadable
     return Snapshot(path, whole, size, before, part_size, sums)
 
 
