@@ -78,10 +78,11 @@ def time_cp(source: Path, target: Path) -> tuple[float, float]:
 
 def time_store(source: Path, root: Path, batched: bool) -> float:
     files = sorted(p for p in source.rglob("*") if p.is_file())
-    start = time.perf_counter()
+    # opening a new store (and the first one's imports) is not part of the copy
     store = LocalStore(root)
     store.create_scope("bench")
     uuid = store.upsert_dataset(DatasetSpec(uuid="bench", scope="bench", name="bench")).uuid
+    start = time.perf_counter()
     if batched:
         store.upload_files(uuid, [FileUpload(p.relative_to(source).as_posix(), p) for p in files])
     else:
