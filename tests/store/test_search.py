@@ -40,6 +40,7 @@ def catalog(
         DatasetSpec("d", "lab", "T1 decay", collected=DAY - timedelta(seconds=1),
                     attributes={"samples": "A7"}, source="folder"),
         DatasetSpec("e", "lab", "undated rabi", tags=["cooldown"], attributes={"sample": "A7"}),
+        DatasetSpec("f00d-1", "oddities", "Rabi final", alt_uid="rabi"),
         DatasetSpec("odd", "oddities", "odd tags", tags=ODD_TAGS,
                     attributes={"code": "007", "ratio": 2.0, "flag": "true"}),
     ]  # fmt: skip
@@ -54,11 +55,11 @@ def uuids(store: LocalStore, **filters: object) -> list[str]:
 
 
 def test_no_filter_is_everything_newest_first_undated_last(catalog: LocalStore) -> None:
-    assert uuids(catalog) == ["c", "b", "a", "d", "odd", "e"]  # undated: newest created
+    assert uuids(catalog) == ["c", "b", "a", "d", "odd", "f00d-1", "e"]  # undated: newest created
 
 
 def test_name_text_is_a_case_insensitive_substring(catalog: LocalStore) -> None:
-    assert uuids(catalog, text="RABI") == ["b", "a", "e"]
+    assert uuids(catalog, text="RABI") == ["b", "a", "f00d-1", "e"]
     assert uuids(catalog, text="sweep 2") == ["b"]
     assert uuids(catalog, text="nothing") == []
 
@@ -129,8 +130,9 @@ def test_filters_combine(catalog: LocalStore) -> None:
 
 def test_limit_and_offset_page_through_in_order(catalog: LocalStore) -> None:
     everything = uuids(catalog)
-    pages = [uuids(catalog, limit=2, offset=n) for n in (0, 2, 4, 6)]
-    assert pages == [everything[0:2], everything[2:4], everything[4:], []]
+    pages = [uuids(catalog, limit=2, offset=n) for n in range(0, len(everything) + 2, 2)]
+    assert sum(pages, []) == everything and pages[-1] == []
+    assert all(len(p) == 2 for p in pages[: len(everything) // 2])
     assert uuids(catalog, text="rabi", limit=1, offset=1) == ["a"]
 
 
@@ -167,3 +169,22 @@ def test_the_service_parses_days_and_attributes(tmp_path: Path) -> None:
             list_datasets(rt, source="nosuch", text="x")
     finally:
         rt.close()
+
+
+def test_match_datasets_by_alt_uid_then_uuid_or_name_prefix(catalog: LocalStore) -> None:
+    from etiket_sync_agent.store.interface import DatasetStore
+
+    for ref, limit, expected in (
+        ("rabi", None, ["f00d-1", "b", "a"]),  # the alt_uid first, then names
+        ("RABI", None, ["b", "a", "f00d-1"]),  # no alt_uid is "RABI": names only
+        ("f00d", None, ["f00d-1"]),  # a uuid prefix
+        ("f00", None, []),  # too short for a uuid prefix, and no name starts so
+        ("rabi", 2, ["f00d-1", "b"]),
+        ("100%", None, ["c"]),  # LIKE's characters are plain
+        ("_", None, []),
+    ):
+        found = [d.uuid for d in catalog.match_datasets(ref, limit=limit)]
+        assert found == expected, ref
+        # the interface's default (reading every dataset) gives the same answer
+        default = DatasetStore.match_datasets(catalog, ref, limit=limit)
+        assert [d.uuid for d in default] == expected, ref

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,8 @@ from etiket_sync_agent.store.interface import DatasetInfo
 #: a dataset uuid prefix must be this long (the listings show 8 characters)
 MIN_PREFIX = 4
 SHOW_CANDIDATES = 10
+#: an ambiguous reference counts its candidates up to this many
+MATCH_LIMIT = 100
 
 
 def list_scopes(rt: Runtime) -> list[dict[str, Any]]:
@@ -170,17 +173,13 @@ def resolve_dataset(rt: Runtime, ref: str) -> str:
         pass
     if not ref:
         raise NotFoundError("no dataset id given")
-    key = ref.lower()
-    labelled = _uuids_of_labelled_items(rt, ref)
-    matches: dict[str, DatasetInfo] = {}
     exact: dict[str, DatasetInfo] = {}
-    for d in rt.store.list_datasets():
-        if d.alt_uid == ref or d.uuid in labelled:
-            exact[d.uuid] = d
-        elif (len(key) >= MIN_PREFIX and d.uuid.startswith(key)) or (
-            d.name.lower().startswith(key)
-        ):
-            matches[d.uuid] = d
+    for uuid in _uuids_of_labelled_items(rt, ref):
+        with contextlib.suppress(NotFoundError):  # an item whose dataset is not stored yet
+            exact[uuid] = rt.store.get_dataset(uuid)
+    matches: dict[str, DatasetInfo] = {}
+    for d in rt.store.match_datasets(ref, min_prefix=MIN_PREFIX, limit=MATCH_LIMIT):
+        (exact if d.alt_uid == ref else matches).setdefault(d.uuid, d)
     found = exact or matches
     if len(found) == 1:
         return next(iter(found))
@@ -191,8 +190,9 @@ def resolve_dataset(rt: Runtime, ref: str) -> str:
             "name, from `etiket-sync datasets list` or `etiket-sync items SOURCE`",
         )
     shown = list(found.values())[:SHOW_CANDIDATES]
+    count = f"{len(found)} or more" if len(found) >= MATCH_LIMIT else str(len(found))
     raise AmbiguousError(
-        f"{ref!r} matches {len(found)} datasets: "
+        f"{ref!r} matches {count} datasets: "
         + "; ".join(f"{d.uuid[:8]} {d.name!r} ({d.source or d.scope})" for d in shown)
         + (" ..." if len(found) > SHOW_CANDIDATES else ""),
         hint="give more characters of the dataset id",

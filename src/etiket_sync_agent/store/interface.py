@@ -216,6 +216,27 @@ class DatasetStore(ABC):
         after ``since`` and before ``until`` (undated datasets never match a date).
         """
 
+    def match_datasets(
+        self, ref: str, *, min_prefix: int = 4, limit: int | None = None
+    ) -> list[DatasetInfo]:
+        """Datasets (without files) that ``ref`` may name: those whose ``alt_uid`` is
+        ``ref`` first, then those whose uuid starts with ``ref`` (lower-cased, when it has
+        at least ``min_prefix`` characters) or whose name starts with ``ref`` ignoring
+        case; each once, newest first within the two groups, at most ``limit``.
+
+        This default reads every dataset; implementations answer it with their index.
+        """
+        key = ref.lower()
+        exact, prefixed = [], []
+        for d in self.list_datasets():
+            if d.alt_uid == ref:
+                exact.append(d)
+            elif (len(key) >= min_prefix and d.uuid.startswith(key)) or (
+                d.name.lower().startswith(key)
+            ):
+                prefixed.append(d)
+        return (exact + prefixed)[:limit]
+
     # -- agents ---------------------------------------------------------------------
     @abstractmethod
     def report_agent(self, report: AgentReport) -> None:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, bindparam, func, select, text, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from etiket_sync_agent.errors import NotFoundError
@@ -194,6 +204,42 @@ def _attribute_contained(key: str, value: str) -> ColumnElement[bool]:
     return text(f"({tests})").bindparams(**params)  # type: ignore[return-value]
 
 
+def _rows(
+    session: Session, where: list[Any], limit: int | None, offset: int = 0
+) -> list[tuple[dict[str, Any], str]]:
+    """(column values, scope name) of the datasets matching ``where``, NEWEST_FIRST."""
+    query = (
+        select(DATASETS, Scope.name.label("scope_name"))
+        .join(Scope, Scope.id == DATASETS.c.scope_id)
+        .where(*where)
+        .order_by(*NEWEST_FIRST)
+        .limit(limit)
+    )
+    if offset:
+        query = query.offset(offset)
+    out = []
+    for row in session.execute(query).mappings():
+        values = dict(row)
+        out.append((values, values.pop("scope_name")))
+    return out
+
+
+def match_datasets(
+    session: Session, ref: str, min_prefix: int, limit: int | None
+) -> list[tuple[dict[str, Any], str]]:
+    """Rows (column values, scope name) ``ref`` may name (``DatasetStore.match_datasets``):
+    the exact ``alt_uid`` ones, then uuid or name prefixes."""
+    exact = _rows(session, [DATASETS.c.alt_uid == ref], limit)
+    key = ref.lower()
+    prefix = _like_pattern(key)[1:]  # "key%": starts with
+    tests = [DATASETS.c.name.ilike(prefix, escape="\\")]
+    if len(key) >= min_prefix:
+        tests.append(DATASETS.c.uuid.like(prefix, escape="\\"))
+    seen = {values["uuid"] for values, _ in exact}
+    prefixed = _rows(session, [or_(*tests)], limit)
+    return (exact + [r for r in prefixed if r[0]["uuid"] not in seen])[:limit]
+
+
 def search_datasets(
     session: Session,
     *,
@@ -210,9 +256,6 @@ def search_datasets(
     """The rows (column values, scope name) of the datasets matching every filter given,
     in :data:`NEWEST_FIRST` order (see ``DatasetStore.list_datasets`` for the filters)."""
     dialect = session.get_bind().dialect.name
-    query = select(DATASETS, Scope.name.label("scope_name")).join(
-        Scope, Scope.id == DATASETS.c.scope_id
-    )
     where: list[ColumnElement[bool]] = []
     if scope is not None:
         where.append(DATASETS.c.scope_id == require_scope_id(session, scope))
@@ -236,13 +279,4 @@ def search_datasets(
         where.append(DATASETS.c.collected >= since)
     if until is not None:
         where.append(DATASETS.c.collected < until)
-    query = query.where(*where).order_by(*NEWEST_FIRST)
-    if limit is not None:
-        query = query.limit(limit)
-    if offset:
-        query = query.offset(offset)
-    out = []
-    for row in session.execute(query).mappings():
-        values = dict(row)
-        out.append((values, values.pop("scope_name")))
-    return out
+    return _rows(session, where, limit, offset)

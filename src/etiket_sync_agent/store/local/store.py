@@ -16,7 +16,11 @@ from etiket_sync_agent.store.blobs import BlobStore
 from etiket_sync_agent.store.catalog import Dataset, File, FileVersion, Scope
 from etiket_sync_agent.store.local import agents, batch, datasets, gc, scopes, verify
 from etiket_sync_agent.store.local.infos import dataset_info_from
-from etiket_sync_agent.store.local.lookups import require_version, search_datasets
+from etiket_sync_agent.store.local.lookups import (
+    match_datasets,
+    require_version,
+    search_datasets,
+)
 from etiket_sync_agent.store.local.transactions import WRITE_ATTEMPTS, Catalog
 from etiket_sync_agent.store.local.validation import check_file_name, check_text, dataset_values
 from etiket_sync_agent.store.local.versioning import record_upload
@@ -110,6 +114,14 @@ class LocalStore(api.DatasetStore):
                 limit=limit,
                 offset=offset,
             )
+        return [dataset_info_from(values, scope_name) for values, scope_name in rows]
+
+    def match_datasets(
+        self, ref: str, *, min_prefix: int = 4, limit: int | None = None
+    ) -> list[api.DatasetInfo]:
+        """See the interface; two queries (the exact ``alt_uid``, then the prefixes)."""
+        with self._catalog.read() as session:
+            rows = match_datasets(session, ref, min_prefix, limit)
         return [dataset_info_from(values, scope_name) for values, scope_name in rows]
 
     # -- agents -------------------------------------------------------------------------
