@@ -320,6 +320,7 @@ def main() -> None:
             "/datasets?q=rabi&offset=20000",
             "/api/datasets?tag=cooldown&limit=200",
             f"/datasets/{someone}",
+            f"/datasets/{someone[:8]}",  # a dataset by the start of its id
         ]
         results = []
         for lab in (False, True):
