@@ -136,15 +136,19 @@ def sync_item(
         return ItemStatus.FAILED.value
     if ctx.spooling and writer is not None and health is not None:
         # the backend finished into the spool: nothing is converted again next time
-        writer.commit(
-            item_id=item.id,
-            source=rt.name,
-            identifier=item.identifier,
-            fingerprint=item.fingerprint,
-            dataset_uuid=ctx.dataset_uuid,
-            saved_state=ctx.saved_state,
-        )
-        record.log(f"converted files kept in the spool ({len(writer.ops)} write(s))")
+        try:
+            writer.commit(
+                item_id=item.id,
+                source=rt.name,
+                identifier=item.identifier,
+                fingerprint=item.fingerprint,
+                dataset_uuid=ctx.dataset_uuid,
+                saved_state=ctx.saved_state,
+            )
+            record.log(f"converted files kept in the spool ({len(writer.ops)} write(s))")
+        except (OSError, TypeError, ValueError) as exc:  # a full disk: converted again later
+            writer.drop()
+            record.warn(f"the spool could not be written ({exc}): converted again later")
         reason = ctx.spooled_because or health.error or "the store cannot be reached"
         return _wait_for_store(rt, item, record, reason, health, live, report, t0)
     if manifest is not None:
