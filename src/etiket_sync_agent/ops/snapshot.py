@@ -126,7 +126,10 @@ def snapshot(rt: Runtime, *, with_store: bool = True) -> dict[str, Any]:
                 {"oldest_pending": None, "last_success": None, "failed_for_good": 0, "errors": 0},
             )
         )
-    data["store"] = store_figures(rt) if with_store else None
+    # the loop's own view (``reachable``, ``unreachable_since``, ``waiting_items``) merged
+    # with a reading taken now (``up``, and the figures where the store can count)
+    engine_view = data.get("store") or {}
+    data["store"] = {**engine_view, **store_figures(rt)} if with_store else None
     data["disk"] = disk_figures(rt)
     data["spool_disk"] = spool_disk_figures(rt)
     data["taken"] = datetime.now(timezone.utc)

@@ -75,10 +75,13 @@ def conditions(
                     f"source {name}: a dataset has waited {_duration(waited)} to be synchronized"
                 )
     store = snap.get("store") or {"up": True}
-    if store.get("up"):
+    if store.get("up"):  # a reading taken now wins over the loop's last observation
         state.pop("down_since", None)
     else:
-        since = datetime.fromisoformat(state.setdefault("down_since", now.isoformat()))
+        # the loop knows since when its items wait for the store; else: first seen here
+        seen = store.get("unreachable_since") or state.get("down_since") or now.isoformat()
+        state["down_since"] = seen
+        since = datetime.fromisoformat(seen)
         down = (now - since).total_seconds()
         if down >= settings.store_unreachable_after_s:
             out["store"] = redact_text(
