@@ -453,6 +453,34 @@ class StoreContractTests:
         stored = {f.name: f.latest.sha256 for f in scoped.get_dataset(ds).files}
         assert stored == {n: hashlib.sha256(d).hexdigest() for n, d in payloads.items()}
 
+    def test_concurrent_upload_files_of_the_same_new_names(
+        self, scoped: DatasetStore, ds: str, open_store: StoreFactory
+    ) -> None:
+        """Two writers (threads on two handles) add the same new files at once: every
+        upload becomes a version, none is lost, no error."""
+        other = open_store()
+        names = [f"n{i:02d}.txt" for i in range(40)]
+        errors: list[BaseException] = []
+
+        def writer(store: DatasetStore, tag: bytes) -> None:
+            try:
+                store.upload_files(ds, [FileUpload(n, io.BytesIO(tag + n.encode())) for n in names])
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=writer, args=(store, tag))
+            for store, tag in ((scoped, b"a:"), (other, b"b:"))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        files = scoped.get_dataset(ds).files
+        assert [f.name for f in files] == names
+        assert all([v.version for v in f.versions] == [1, 2] for f in files)
+
     def test_upload_files_stops_at_a_missing_file(
         self, scoped: DatasetStore, ds: str, tmp_path: Path
     ) -> None:

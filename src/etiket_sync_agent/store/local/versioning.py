@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from etiket_sync_agent.dbtypes import utcnow
@@ -35,6 +35,54 @@ class GroupState:
         """Record the dataset's modification once for the whole group."""
         if self.touched:
             session.execute(q.UPDATE_DATASET, {"q_uuid": self.dataset_uuid, "modified": utcnow()})
+
+
+def new_files(session: Session, dataset_uuid: str, names: list[str]) -> set[str]:
+    """Which of ``names`` the dataset has no file of yet (the others are locked FOR
+    UPDATE by the rows they get in :func:`record_upload`)."""
+    stored = q.FILES.c
+    query = select(stored.name).where(stored.dataset_uuid == dataset_uuid, stored.name.in_(names))
+    return set(names) - set(session.scalars(query))
+
+
+def record_new_files(
+    session: Session,
+    dataset_uuid: str,
+    uploads: list[tuple[str, dict[str, Any], StagedContent, FileStatus]],
+    group: GroupState,
+) -> list[UploadResult]:
+    """Version 1 of files the dataset does not have yet, in two multi-row statements
+    (files, then versions); each blob is placed before the transaction commits. A file
+    of the same name inserted meanwhile by another writer makes the insert fail on the
+    unique constraint, and the catalog retries the whole transaction."""
+    if not group.checked:
+        require_dataset_row(session, dataset_uuid)
+        group.checked = True
+    rows = [{"dataset_uuid": dataset_uuid, "name": name, **meta} for name, meta, _, _ in uploads]
+    statement = insert(q.FILES).returning(q.FILES.c.id, sort_by_parameter_order=True)
+    ids = list(session.scalars(statement, rows))
+    now = utcnow()
+    versions = [
+        {
+            "file_id": file_id,
+            "version": 1,
+            "size": staged.size,
+            "sha256": staged.sha256,
+            "status": status.value,
+            "created": now,
+            "modified": now,
+        }
+        for file_id, (_, _, staged, status) in zip(ids, uploads, strict=True)
+    ]
+    session.execute(insert(q.VERSIONS), versions)
+    group.touched = True
+    results = []
+    for version, (name, meta, staged, _) in zip(versions, uploads, strict=True):
+        staged.place()
+        info = version_info(version)
+        file = FileInfo(name, meta["filename"], meta["file_type"], meta["generator"], (info,))
+        results.append(UploadResult(file, info, True))
+    return results
 
 
 def require_dataset_row(session: Session, dataset_uuid: str) -> None:
