@@ -155,12 +155,12 @@ class BlobStore(BlobStorage):
             # big files already keep two threads busy each (copy, hash): one at a time
             small = [size_hint(s) < PIPELINE_MIN_SIZE for s in sources]
             if len(sources) > 1 and all(small):
-                staged = _in_threads(lambda s: _stage_file(self.tmp_dir, s), sources, staged)
+                staged = in_threads(lambda s: _stage_file(self.tmp_dir, s), sources, staged)
             else:
                 for source in sources:
                     staged.append(_stage_file(self.tmp_dir, source))
             new = {tmp for tmp, sha, _ in staged if not self.exists(sha)}
-            _in_threads(_fsync_path, sorted(new), [])
+            in_threads(_fsync_path, sorted(new), [])
             pending: set[Path] = set()
             blobs = [
                 StagedBlob(self, sha, size, tmp, synced=tmp in new, pending_dirs=pending)
@@ -252,7 +252,7 @@ def _stage_file(tmp_dir: Path, source: Path | BinaryIO) -> tuple[Path, str, int]
 STAGE_THREADS = 4
 
 
-def _in_threads(work: Callable[[Any], Any], inputs: Sequence[Any], done: list[Any]) -> list[Any]:
+def in_threads(work: Callable[[Any], Any], inputs: Sequence[Any], done: list[Any]) -> list[Any]:
     """``work`` of every input by up to :data:`STAGE_THREADS` threads, appending each
     result to ``done`` as it comes (so a caller's cleanup sees every one); the first
     failure is raised once every call has ended."""

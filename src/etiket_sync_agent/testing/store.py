@@ -481,6 +481,22 @@ class StoreContractTests:
         assert [f.name for f in files] == names
         assert all([v.version for v in f.versions] == [1, 2] for f in files)
 
+    def test_upload_files_of_many_paths(
+        self, scoped: DatasetStore, ds: str, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "data"
+        folder.mkdir()
+        payloads = {f"p{i:02d}.bin": bytes([i]) * (1000 + i) for i in range(24)}
+        for name, data in payloads.items():
+            (folder / name).write_bytes(data)
+        payloads["again.bin"] = payloads["p03.bin"]  # the same content under two names
+        (folder / "again.bin").write_bytes(payloads["again.bin"])
+        results = scoped.upload_files(ds, [FileUpload(n, folder / n) for n in payloads])
+        assert [r.version.size for r in results] == [len(d) for d in payloads.values()]
+        for name, data in payloads.items():
+            with scoped.open_file(ds, name) as fh:
+                assert fh.read() == data
+
     def test_upload_files_stops_at_a_missing_file(
         self, scoped: DatasetStore, ds: str, tmp_path: Path
     ) -> None:

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from etiket_sync_agent.errors import StoreError
-from etiket_sync_agent.store.blob_interface import BlobStorage, StagedContent
-from etiket_sync_agent.store.blobs import clean_tmp_dir, hashed_copy
+from etiket_sync_agent.store.blob_interface import BlobStorage, StagedContent, StagedGroup
+from etiket_sync_agent.store.blobs import clean_tmp_dir, hashed_copy, in_threads, size_hint
 from etiket_sync_agent.store.s3 import uploads
 from etiket_sync_agent.store.s3.ledger import UploadLedger
 from etiket_sync_agent.store.s3.settings import S3Settings
@@ -93,11 +93,7 @@ class S3BlobStorage(BlobStorage):
     @contextmanager
     def stage(self, source: Path | BinaryIO) -> Iterator[S3StagedContent]:
         if isinstance(source, (str, os.PathLike)):
-            snap = hash_in_place(Path(source), self._part_size)
-            sent = not self.exists(snap.sha256)
-            if sent:
-                self.send_snapshot(snap)
-            yield S3StagedContent(self, snap.sha256, snap.size, snap.path, sent, snap)
+            yield self._stage_path(Path(source))
             return
         with hashed_copy(self.tmp_dir, source) as (tmp, sha256, size, _):
             sent = False
@@ -105,6 +101,37 @@ class S3BlobStorage(BlobStorage):
                 self.send(tmp, sha256, size)
                 sent = True
             yield S3StagedContent(self, sha256, size, tmp, sent)
+
+    @contextmanager
+    def stage_many(self, sources: Sequence[Path | BinaryIO]) -> Iterator[StagedGroup]:
+        """Files below the multipart threshold are hashed and sent by a few threads at
+        once (one small PUT each: the round trips overlap); streams and big files (whose
+        parts already go up in parallel, resumably) one after another."""
+        small = [
+            i
+            for i, s in enumerate(sources)
+            if isinstance(s, (str, os.PathLike))
+            and size_hint(s) < self.settings.multipart_threshold
+        ]
+        if len(small) < 2:
+            with super().stage_many(sources) as group:
+                yield group
+            return
+        staged: dict[int, StagedContent] = dict(
+            in_threads(lambda i: (i, self._stage_path(Path(sources[i]))), small, [])
+        )
+        with ExitStack() as stack:
+            for i, source in enumerate(sources):
+                if i not in staged:
+                    staged[i] = stack.enter_context(self.stage(source))
+            yield StagedGroup([staged[i] for i in range(len(sources))])
+
+    def _stage_path(self, path: Path) -> S3StagedContent:
+        snap = hash_in_place(path, self._part_size)
+        sent = not self.exists(snap.sha256)
+        if sent:
+            self.send_snapshot(snap)
+        return S3StagedContent(self, snap.sha256, snap.size, snap.path, sent, snap)
 
     def exists(self, sha256: str) -> bool:
         with self._errors("check"):
