@@ -32,6 +32,7 @@ from etiket_sync_agent.plugins.items import ScopeRequirement, SyncItem
 GENERATOR = "etiket_sync_agent.folderbase"
 MAX_ALT_UID = 255  # the store's limit
 PATH_ATTRIBUTE = "folder_path"
+UPLOAD_GROUP = 256  # plain files stored per catalog transaction
 
 
 def folder_alt_uid(folder: Path) -> str:
@@ -128,8 +129,13 @@ class FolderBaseBackend(FileBackend):
         seen: dict[str, list[int]] = {}
         skipped = 0
         uploaded = 0
+        # plain files go to the store in groups: one catalog transaction per group
+        group: list[tuple[Path, str, str | None]] = []
         with ctx.task(f"upload {len(files)} file(s)") as task, ctx.scratch_dir() as scratch:
             for f in files:
+                if len(group) >= UPLOAD_GROUP:
+                    ctx.upload_files(group)
+                    group.clear()
                 sig = file_signature(f)
                 if sig is not None:  # a file that becomes (or stops being) a thumbnail
                     sig.append(int(f.name in thumbs))
@@ -151,11 +157,7 @@ class FolderBaseBackend(FileBackend):
                 if unchanged:
                     skipped += 1
                 else:
-                    ctx.upload_file(
-                        f.path,
-                        name=f.name,
-                        file_type="THUMBNAIL" if f.name in thumbs else None,
-                    )
+                    group.append((f.path, f.name, "THUMBNAIL" if f.name in thumbs else None))
                     uploaded += 1
                 for conv_name, conv in converters.items():
                     if not conv.matches(f.path):
@@ -170,6 +172,8 @@ class FolderBaseBackend(FileBackend):
                     ctx.upload_file(out, name=target, generator=conv_name)
                     uploaded += 1
                     out.unlink(missing_ok=True)
+            if group:
+                ctx.upload_files(group)
             # the count is known only now (conversions add files, unchanged ones are skipped)
             task.name = f"upload {uploaded} file(s)"
             if skipped:
