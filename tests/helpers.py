@@ -90,3 +90,18 @@ def load_stored_netcdf(rt: Runtime, scope: str, alt_uid: str, name: str):  # noq
     ds = stored_dataset(rt, scope, alt_uid)
     with rt.store.open_file(ds.uuid, name) as fh:
         return xr.load_dataset(fh, engine="h5netcdf")
+
+
+def stored_by_name(rt: Runtime, name: str, scope: str = "proj") -> dict[str, bytes]:
+    """The latest content of every file of the dataset called ``name`` in ``scope``."""
+    [ds] = [d for d in rt.store.list_datasets(scope=scope) if d.name == name]
+    out = {}
+    for f in rt.store.get_dataset(ds.uuid).files:
+        with rt.store.open_file(ds.uuid, f.name) as fh:
+            out[f.name] = fh.read()
+    return out
+
+
+def statuses(rt: Runtime, source: str = "lab") -> dict[str, str]:
+    """identifier -> status of every item of ``source``."""
+    return {k: v["status"] for k, v in items_by_id(rt, source).items()}

@@ -34,7 +34,15 @@ from tests.engine._offline import (
     conversions,
     registry_with_counter,
 )
-from tests.helpers import add_folder_source, items_by_id, make_dataset, run_once, wait_for
+from tests.helpers import (
+    add_folder_source,
+    items_by_id,
+    make_dataset,
+    run_once,
+    statuses,
+    stored_by_name,
+    wait_for,
+)
 from tests.store.conftest import (  # noqa: F401 - fixtures
     make_pg_database,
     postgres_server,
@@ -69,20 +77,6 @@ def _dataset(data: Path, name: str, raw: bytes) -> Path:
     )
 
 
-def _stored(rt: Runtime, name: str) -> dict[str, bytes]:
-    """The latest content of every file of the dataset called ``name``."""
-    [ds] = [d for d in rt.store.list_datasets(scope="proj") if d.name == name]
-    out = {}
-    for f in rt.store.get_dataset(ds.uuid).files:
-        with rt.store.open_file(ds.uuid, f.name) as fh:
-            out[f.name] = fh.read()
-    return out
-
-
-def _statuses(rt: Runtime) -> dict[str, str]:
-    return {k: v["status"] for k, v in items_by_id(rt).items()}
-
-
 def _spooled(home: Home) -> list[Path]:
     return sorted(home.spool_dir.glob(f"*/{spool.MANIFEST}"))
 
@@ -97,16 +91,16 @@ def test_catalog_unreachable_items_wait_and_resume_without_converting_again(
     rt = Runtime(home, registry=registry_with_counter())
     add_folder_source(rt, data)
     with EngineThread(rt):
-        assert wait_for(lambda: set(_statuses(rt).values()) == {"synchronized"}, WAIT)
+        assert wait_for(lambda: set(statuses(rt).values()) == {"synchronized"}, WAIT)
         catalog_proxy.cut()  # the catalog's network is gone
         for name in ("run2", "run3", "run4"):  # measured meanwhile: discovered, waiting
             _dataset(data, name, raws[name])
 
         def all_wait() -> bool:
-            st = _statuses(rt)
+            st = statuses(rt)
             return len(st) == 5 and [st[f"run{i}"] for i in (2, 3, 4)] == ["waiting"] * 3
 
-        assert wait_for(all_wait, WAIT), _statuses(rt)
+        assert wait_for(all_wait, WAIT), statuses(rt)
         shown = status(rt)["store"]
         assert shown["reachable"] is False and shown["unreachable_since"] is not None
         assert shown["waiting_items"] == 3
@@ -132,7 +126,7 @@ def test_catalog_unreachable_items_wait_and_resume_without_converting_again(
         assert converted_offline == 3  # run0, run1, and the one spooled
 
         catalog_proxy.restore()  # the catalog is back on the same address
-        assert wait_for(lambda: set(_statuses(rt).values()) == {"synchronized"}, WAIT), items_by_id(
+        assert wait_for(lambda: set(statuses(rt).values()) == {"synchronized"}, WAIT), items_by_id(
             rt
         )
     items = items_by_id(rt)
@@ -143,7 +137,7 @@ def test_catalog_unreachable_items_wait_and_resume_without_converting_again(
     done = conversions(calls)
     assert len(done) == 5 and len(set(done)) == 5
     for name, raw in raws.items():
-        assert _stored(rt, name) == {
+        assert stored_by_name(rt, name) == {
             "raw.dat": raw,
             "raw.conv": raw[::-1],
             "notes.txt": f"notes of {name}\n".encode(),
@@ -191,7 +185,7 @@ def test_source_changed_while_spooled_drops_the_spool(
         assert wait_for(lambda: items_by_id(rt)["run0"]["status"] == "synchronized", WAIT), (
             items_by_id(rt)
         )
-    stored = _stored(rt, "run0")
+    stored = stored_by_name(rt, "run0")
     assert stored["raw.dat"] == b"second, longer take\n"
     assert stored["raw.conv"] == b"second, longer take\n"[::-1]
     [ds] = rt.store.list_datasets(scope="proj")
@@ -289,8 +283,8 @@ def test_an_agent_restarted_while_the_store_is_away_resumes_from_the_spool(
     catalog_proxy.restore()
     # a one-shot run: it finds the store at its start and stores what waited for it
     SyncEngine(rt, OFFLINE).run(once=True)
-    assert _statuses(rt) == {"run0": "synchronized"}, items_by_id(rt)
-    assert _stored(rt, "run0")["raw.conv"] == b"taken once\n"[::-1]
+    assert statuses(rt) == {"run0": "synchronized"}, items_by_id(rt)
+    assert stored_by_name(rt, "run0")["raw.conv"] == b"taken once\n"[::-1]
     assert len(conversions(calls)) == 1  # the new agent stored the spool: no conversion
     assert items_by_id(rt)["run0"]["failures"] == 0
     assert status(rt)["store"]["reachable"] is True
@@ -307,17 +301,17 @@ def test_a_local_store_whose_folder_is_gone_is_unreachable_until_it_is_back(
     add_folder_source(rt, data)
     aside = tmp_path / "unmounted"
     with EngineThread(rt):
-        assert wait_for(lambda: _statuses(rt) == {"run0": "synchronized"}, WAIT)
+        assert wait_for(lambda: statuses(rt) == {"run0": "synchronized"}, WAIT)
         home.store_dir.rename(aside)
         _dataset(data, "run1", b"during\n")
-        assert wait_for(lambda: _statuses(rt).get("run1") == "waiting", WAIT), items_by_id(rt)
+        assert wait_for(lambda: statuses(rt).get("run1") == "waiting", WAIT), items_by_id(rt)
         assert items_by_id(rt)["run1"]["failures"] == 0
         assert status(rt)["store"]["reachable"] is False
         aside.rename(home.store_dir)
-        assert wait_for(lambda: set(_statuses(rt).values()) == {"synchronized"}, WAIT), items_by_id(
+        assert wait_for(lambda: set(statuses(rt).values()) == {"synchronized"}, WAIT), items_by_id(
             rt
         )
-    assert _stored(rt, "run1")["raw.conv"] == b"during\n"[::-1]
+    assert stored_by_name(rt, "run1")["raw.conv"] == b"during\n"[::-1]
     assert len(conversions(calls)) == 2
     assert status(rt)["store"]["reachable"] is True
 

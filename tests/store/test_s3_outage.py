@@ -27,7 +27,14 @@ from tests.engine._offline import (
     conversions,
     registry_with_counter,
 )
-from tests.helpers import add_folder_source, items_by_id, make_dataset, wait_for
+from tests.helpers import (
+    add_folder_source,
+    items_by_id,
+    make_dataset,
+    statuses,
+    stored_by_name,
+    wait_for,
+)
 from tests.store.s3server import FAKE_CREDENTIALS
 
 WAIT = 180.0
@@ -73,19 +80,6 @@ class _Outage:
         )
 
 
-def _stored(rt: Runtime, name: str) -> dict[str, bytes]:
-    [ds] = [d for d in rt.store.list_datasets(scope="proj") if d.name == name]
-    out = {}
-    for f in rt.store.get_dataset(ds.uuid).files:
-        with rt.store.open_file(ds.uuid, f.name) as fh:
-            out[f.name] = fh.read()
-    return out
-
-
-def _statuses(rt: Runtime) -> dict[str, str]:
-    return {k: v["status"] for k, v in items_by_id(rt).items()}
-
-
 @pytest.fixture
 def outage(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     for key, value in FAKE_CREDENTIALS.items():
@@ -128,7 +122,7 @@ def test_s3_server_stopped_during_a_sync_and_started_again(
     with EngineThread(rt, stop_at_third):
 
         def settled() -> bool:
-            st = list(_statuses(rt).values())
+            st = list(statuses(rt).values())
             return st.count("synchronized") == 2 and st.count("waiting") == 3
 
         assert wait_for(settled, WAIT), items_by_id(rt)
@@ -136,7 +130,7 @@ def test_s3_server_stopped_during_a_sync_and_started_again(
         make_dataset(
             data, "run5", {"raw.dat": raws["run5"], "notes.txt": "run5"}, converters=["counting"]
         )
-        assert wait_for(lambda: _statuses(rt).get("run5") == "waiting", WAIT), items_by_id(rt)
+        assert wait_for(lambda: statuses(rt).get("run5") == "waiting", WAIT), items_by_id(rt)
         items = items_by_id(rt)
         waiting = [k for k, v in items.items() if v["status"] == "waiting"]
         assert len(waiting) == 4
@@ -155,7 +149,7 @@ def test_s3_server_stopped_during_a_sync_and_started_again(
         assert len(conversions(calls)) == 3
 
         outage.start()  # a server again, on the same port
-        assert wait_for(lambda: set(_statuses(rt).values()) == {"synchronized"}, WAIT), items_by_id(
+        assert wait_for(lambda: set(statuses(rt).values()) == {"synchronized"}, WAIT), items_by_id(
             rt
         )
     items = items_by_id(rt)
@@ -165,7 +159,7 @@ def test_s3_server_stopped_during_a_sync_and_started_again(
     done = conversions(calls)
     assert len(done) == 6 and len(set(done)) == 6  # nothing converted twice
     for name, raw in raws.items():
-        assert _stored(rt, name) == {
+        assert stored_by_name(rt, name) == {
             "raw.dat": raw,
             "raw.conv": raw[::-1],
             "notes.txt": name.encode(),
