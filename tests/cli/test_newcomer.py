@@ -487,6 +487,11 @@ def test_qcodes_runs_are_found_by_their_run_id(cli, tmp_path: Path) -> None:
     ]  # fmt: skip
     one = cli("item", "fridge-2", "1", "--json", as_json=True)
     assert (one["label"], one["name"], one["status"]) == ("1", "rabi", "synchronized")
+    # the NetCDF file was read back before it was stored: on the record and on screen
+    [checked] = one["records"][-1]["verified_files"]
+    assert checked["file"] == "measured_data.hdf5" and checked["values"] > 0
+    shown_item = cli("item", "fridge-2", "1").stdout
+    assert re.search(r"read back: measured_data\.hdf5: \d+ variable\(s\)", shown_item)
     assert cli("item", "fridge-2", "ramsey", "--json", as_json=True)["label"] == "2"
     r = cli("item", "fridge-2", "rabi", check=False)  # two runs are called rabi
     assert r.returncode == 3 and "matches several items" in r.stderr

@@ -67,6 +67,7 @@ def test_unmapped_items_wait_without_a_scope_until_mapped(home, tmp_path: Path) 
     items = {i["identifier"]: i for i in sources.list_items(rt, "lst")}
     assert items["r1"]["status"] == "synchronized"
     assert items["r2"]["status"] == "waiting" and items["r2"]["failures"] == 0
+    assert items["r2"]["waiting_for"] == "scope_mapping"
     assert "waiting for a scope mapping fridge-B" in items["r2"]["last_error"]
     assert {s["name"] for s in datasets.list_scopes(rt)} == {"project-A"}  # no stray scope
     assert sources.show_source(rt, "lst")["items"]["waiting"] == 1
@@ -74,6 +75,8 @@ def test_unmapped_items_wait_without_a_scope_until_mapped(home, tmp_path: Path) 
 
     rt.store.create_scope("project-B")
     assert scope_mappings.map_scope(rt, "lst", "fridge-B", "project-B")["requeued"] == 1
+    requeued = {i["identifier"]: i for i in sources.list_items(rt, "lst")}["r2"]
+    assert (requeued["status"], requeued["waiting_for"]) == ("pending", None)
     SyncEngine(rt, FAST).run(once=True)
     by_name = {d["name"]: d["scope"] for d in datasets.list_datasets(rt)}
     assert by_name == {"one": "project-A", "two": "project-B"}

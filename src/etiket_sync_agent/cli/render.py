@@ -271,6 +271,15 @@ def item(data: dict[str, Any]) -> None:
         console.print(t)
         for w in record.get("warnings", []):
             console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+        for v in record.get("verified_files", []):
+            if "more" in v:
+                console.print(f"read back: {v['more']} more file(s)", highlight=False)
+                continue
+            console.print(
+                f"read back: {escape(v['file'])}: {v['variables']} variable(s), "
+                f"{v['values']} value(s) equal to what was written ({v['seconds']:.3f} s)",
+                highlight=False,
+            )
 
 
 # -- plugins, scopes, datasets -----------------------------------------------------------

@@ -79,6 +79,7 @@ def map_scope(rt: Runtime, source_name: str, identifier: str, scope: str) -> dic
             )
             .values(
                 status=ItemStatus.PENDING.value,
+                waiting_for=None,
                 attempts=0,
                 next_retry=None,
                 last_error=None,
