@@ -96,3 +96,34 @@ def test_data_is_escaped(tmp_path, runtime) -> None:
             assert "<script>alert" not in text and "&lt;script&gt;" in text
     finally:
         server.stop()
+
+
+def test_overview_says_when_the_store_is_unreachable(served, lab) -> None:
+    from datetime import datetime, timezone
+
+    from etiket_sync_agent.state import repository as repo
+    from etiket_sync_agent.web.pages import summary
+
+    assert re.search(r"<p id=store class=warn hidden>", served.get("/").text)
+    since = datetime(2026, 11, 30, 12, 52, 3, tzinfo=timezone.utc)
+    # what the loop's store probe records when the store stops answering
+    repo.set_loop_status(lab.state, store_unreachable_since=since, store_error="no route to S3")
+    page = served.get("/").text
+    assert re.search(r"<p id=store class=warn>Store unreachable since", page)
+    assert "2026-11-30T12:52:03+00:00" in page and "no route to S3" in page
+    data = served.get("/api/status").json()
+    assert data["store"]["reachable"] is False
+    # the line at a glance: failures first, then the store, then the rest
+    assert summary(data["sources"], data["store"])[0] == "error"
+    calm = [dict(s, status="ok", items=dict(s["items"], failed=0)) for s in data["sources"]]
+    css, text = summary(calm, data["store"])
+    assert css == "warn" and text.startswith("The store is unreachable")
+    idle = {"pending": 0, "live": 0, "waiting": 2}
+    waiting = [dict(s, items=dict(s["items"], **idle), waiting_for_store=2) for s in calm]
+    assert "scope mapping" not in summary(waiting, {"reachable": True})[1]
+    mapping = [dict(s, waiting_for_store=0) for s in waiting]
+    assert summary(mapping, {"reachable": True}) == (
+        "warn", "2 item(s) waiting for a scope mapping."
+    )  # fmt: skip
+    repo.set_loop_status(lab.state, store_unreachable_since=None, store_error=None)
+    assert re.search(r"<p id=store class=warn hidden>", served.get("/").text)

@@ -80,7 +80,7 @@ def source_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def summary(rows: list[dict[str, Any]]) -> tuple[str, str]:
+def summary(rows: list[dict[str, Any]], store: dict[str, Any] | None = None) -> tuple[str, str]:
     """The Overview's line at a glance, as (css class, text); ``app.js`` words it the same."""
     total = {k: sum(s["items"][k] for s in rows) for k in COUNT_KEYS}
     in_error = sum(s["status"] == "error" for s in rows)
@@ -88,10 +88,16 @@ def summary(rows: list[dict[str, Any]]) -> tuple[str, str]:
         parts = [f"{total['failed']} failed item(s)"] if total["failed"] else []
         parts += [f"{in_error} source(s) in error"] if in_error else []
         return "error", " and ".join(parts) + "."
+    if store and not store["reachable"]:
+        return "warn", (
+            f"The store is unreachable: {store['waiting_items']} item(s) wait for it and "
+            "resume by themselves."
+        )
     if total["pending"] or total["live"]:
         return "busy", f"Synchronizing: {total['pending']} pending, {total['live']} live."
-    if total["waiting"]:
-        return "warn", f"{total['waiting']} item(s) waiting for a scope mapping."
+    for_store = sum(s.get("waiting_for_store", 0) for s in rows)
+    if total["waiting"] > for_store:
+        return "warn", f"{total['waiting'] - for_store} item(s) waiting for a scope mapping."
     if not rows:
         return "dim", "No source yet: add one with etiket-sync add-source."
     if not total["total"]:
@@ -103,10 +109,14 @@ def overview(request: Request) -> Response:
     data = status(_rt(request))
     loop = data["loop"]
     heads = "".join(f"<th>{k}</th>" for k in COUNT_KEYS)
-    css, text = summary(data["sources"])
+    store = data["store"]
+    css, text = summary(data["sources"], store)
     body = f"""
 <p id=summary class={css}><span id=summary-text>{e(text)}</span>
 <a href="/problems" id=summary-link{"" if css == "error" else " hidden"}>See Problems</a></p>
+<p id=store class=warn{"" if not store["reachable"] else " hidden"}>Store unreachable since
+<span id=store-since>{e(store["unreachable_since"] or "")}</span>:
+<span id=store-error>{e(store["error"] or "")}</span></p>
 <p id=loop data-state="{e(loop["state"])}">
 Agent: <strong id=loop-state>{e(loop["state_text"])}</strong>
 · heartbeat <span id=loop-heartbeat>{e(loop["last_heartbeat"] or "none")}</span>

@@ -16,12 +16,13 @@
   }
 
   // the line at a glance: the same words as pages.summary
-  function summary(rows) {
-    var t = {}, inError = 0;
+  function summary(rows, store) {
+    var t = {}, inError = 0, forStore = 0;
     COUNTS.forEach(function (k) { t[k] = 0; });
     rows.forEach(function (s) {
       COUNTS.forEach(function (k) { t[k] += s.items[k]; });
       if (s.status === "error") inError++;
+      forStore += s.waiting_for_store || 0;
     });
     if (inError || t.failed) {
       var parts = [];
@@ -29,10 +30,16 @@
       if (inError) parts.push(inError + " source(s) in error");
       return ["error", parts.join(" and ") + "."];
     }
+    if (store && !store.reachable) {
+      return ["warn", "The store is unreachable: " + store.waiting_items +
+        " item(s) wait for it and resume by themselves."];
+    }
     if (t.pending || t.live) {
       return ["busy", "Synchronizing: " + t.pending + " pending, " + t.live + " live."];
     }
-    if (t.waiting) return ["warn", t.waiting + " item(s) waiting for a scope mapping."];
+    if (t.waiting > forStore) {
+      return ["warn", (t.waiting - forStore) + " item(s) waiting for a scope mapping."];
+    }
     if (!rows.length) return ["dim", "No source yet: add one with etiket-sync add-source."];
     if (!t.total) return ["dim", "No item found yet."];
     return ["ok", "Everything is synchronized (" + t.synchronized + " item(s))."];
@@ -40,7 +47,11 @@
 
   function render(data) {
     var loop = data.loop;
-    var line = summary(data.sources);
+    var line = summary(data.sources, data.store);
+    var store = data.store || {reachable: true};
+    document.getElementById("store").hidden = store.reachable;
+    document.getElementById("store-since").textContent = store.unreachable_since || "";
+    document.getElementById("store-error").textContent = store.error || "";
     document.getElementById("summary").className = line[0];
     document.getElementById("summary-text").textContent = line[1];
     document.getElementById("summary-link").hidden = line[0] !== "error";
