@@ -137,9 +137,9 @@ def main() -> None:
             build(db)
             print(f"built {label}: {n} run(s) in {time.perf_counter() - t:.1f} s", flush=True)
             (work / f"{label}-qc").mkdir()
-            # the agent first: QCoDeS' loop leaves a process in which our agent runs 1.5-2x
-            # slower (not understood yet; see bench/RESULTS.md), and the agent never runs
-            # beside QCoDeS' export in production
+            # the agent first: after QCoDeS' loop any agent runs ~2x slower in the same
+            # process (the state QCoDeS leaves; see bench/RESULTS.md), and the agent never
+            # shares a process with QCoDeS' export in production
             t_agent, attempted = agent_sync(db, work / f"{label}-home")
             t_qc = qcodes_loop(db, work / f"{label}-qc")
             assert attempted == n, attempted
