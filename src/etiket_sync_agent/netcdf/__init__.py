@@ -181,9 +181,10 @@ _VERIFIED_MAX = 256
 
 
 def _remember(path: Path, checked: Verification) -> None:
+    key = str(path.resolve())
     with _VERIFIED_LOCK:
-        _VERIFIED[str(path.resolve())] = checked
-        _VERIFIED.move_to_end(str(path.resolve()))
+        _VERIFIED[key] = checked
+        _VERIFIED.move_to_end(key)
         while len(_VERIFIED) > _VERIFIED_MAX:
             _VERIFIED.popitem(last=False)
 

@@ -26,7 +26,8 @@ from etiket_sync_agent.dbtypes import utcnow
 from etiket_sync_agent.errors import NotFoundError, StoreError
 from etiket_sync_agent.store import interface as api
 from etiket_sync_agent.store.local.lookups import DATASET_HINT, SCOPE_HINT
-from etiket_sync_agent.store.local.validation import check_file_name, check_text, dataset_values
+from etiket_sync_agent.store.local.validation import check_text, dataset_values, upload_values
+from etiket_sync_agent.store.local.versioning import decide
 
 T = TypeVar("T")
 CHUNK = 1 << 20
@@ -200,11 +201,7 @@ class RecordingStore(api.DatasetStore):
         generator: str | None = None,
         status: api.FileStatus = api.FileStatus.COMPLETE,
     ) -> api.UploadResult:
-        name = check_file_name(name)
-        filename = check_text("filename", filename or name.rsplit("/", 1)[-1], 255)
-        check_text("file type", file_type, 64)
-        check_text("generator", generator, 255)
-        status = api.FileStatus(status)
+        name, meta, status = upload_values(name, filename, file_type, generator, status)
         sha256, size = _hash(source)  # outside the lock, as the real store stages
         with self._lock:
             current = self._current(dataset_uuid)
@@ -214,22 +211,22 @@ class RecordingStore(api.DatasetStore):
             versions = list(old.versions if old else ())
             latest = versions[-1] if versions else None
             now = utcnow()
-            changed = latest is None or latest.sha256 != sha256
-            if latest is None or (changed and latest.status is api.FileStatus.COMPLETE):
+            was = None if latest is None else (latest.sha256, latest.status)
+            decision = decide(was, sha256, status)
+            if decision.new_version:
                 number = 1 if latest is None else latest.version + 1
                 versions.append(api.FileVersionInfo(number, size, sha256, status, now, now))
-            else:  # a live version: replaced in place and/or finalized
-                final = api.FileStatus.COMPLETE in (status, latest.status)
-                new_status = api.FileStatus.COMPLETE if final else status
-                if changed or new_status is not latest.status:
-                    versions[-1] = replace(
-                        latest, size=size, sha256=sha256, status=new_status, modified=now
-                    )
-            info = api.FileInfo(name, filename, file_type, generator, tuple(versions))
+            elif decision.touched:  # a live version: replaced in place and/or finalized
+                versions[-1] = replace(
+                    latest, size=size, sha256=sha256, status=decision.status, modified=now
+                )
+            info = api.FileInfo(
+                name, meta["filename"], meta["file_type"], meta["generator"], tuple(versions)
+            )
             plan = self._plan(dataset_uuid)
             assert plan is not None
             plan.files[name] = info
-            return api.UploadResult(info, versions[-1], changed)
+            return api.UploadResult(info, versions[-1], decision.changed)
 
     def open_file(self, dataset_uuid: str, name: str, version: int | None = None) -> BinaryIO:
         raise StoreError(

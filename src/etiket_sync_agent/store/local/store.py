@@ -22,7 +22,7 @@ from etiket_sync_agent.store.local.lookups import (
     search_datasets,
 )
 from etiket_sync_agent.store.local.transactions import WRITE_ATTEMPTS, Catalog
-from etiket_sync_agent.store.local.validation import check_file_name, check_text, dataset_values
+from etiket_sync_agent.store.local.validation import check_text, dataset_values, upload_values
 from etiket_sync_agent.store.local.versioning import record_upload
 
 
@@ -145,7 +145,7 @@ class LocalStore(api.DatasetStore):
         generator: str | None = None,
         status: api.FileStatus = api.FileStatus.COMPLETE,
     ) -> api.UploadResult:
-        name, meta, status = _checked(name, filename, file_type, generator, status)
+        name, meta, status = upload_values(name, filename, file_type, generator, status)
         with self.blobs.stage(source) as staged:
 
             def work(session: Any) -> tuple[api.UploadResult, str | None]:
@@ -165,7 +165,9 @@ class LocalStore(api.DatasetStore):
         metadata are checked before anything is copied."""
         checked = []
         for f in files:
-            name, meta, status = _checked(f.name, f.filename, f.file_type, f.generator, f.status)
+            name, meta, status = upload_values(
+                f.name, f.filename, f.file_type, f.generator, f.status
+            )
             checked.append(batch.CheckedUpload(name, f.source, meta, status))
         results: list[api.UploadResult] = []
         for group in batch.groups(checked):
@@ -222,20 +224,3 @@ class LocalStore(api.DatasetStore):
             sub = distinct.subquery()
             counts["bytes"] = int(session.scalar(select(func.coalesce(func.sum(sub.c.size), 0))))
         return counts
-
-
-def _checked(
-    name: str,
-    filename: str | None,
-    file_type: str,
-    generator: str | None,
-    status: api.FileStatus,
-) -> tuple[str, dict[str, Any], api.FileStatus]:
-    """The file name, the file row's metadata and the status, validated."""
-    name = check_file_name(name)
-    meta = {
-        "filename": check_text("filename", filename or name.rsplit("/", 1)[-1], 255),
-        "file_type": check_text("file type", file_type, 64),
-        "generator": check_text("generator", generator, 255),
-    }
-    return name, meta, api.FileStatus(status)

@@ -9,7 +9,7 @@ from typing import Any
 
 from etiket_sync_agent.dbtypes import to_utc
 from etiket_sync_agent.errors import StoreError
-from etiket_sync_agent.store.interface import DatasetSpec
+from etiket_sync_agent.store.interface import DatasetSpec, FileStatus
 
 
 def check_text(what: str, value: str | None, max_len: int, required: bool = False) -> Any:
@@ -38,6 +38,23 @@ def check_file_name(name: str) -> str:
             hint="use a relative path with '/' separators and no '.', '..' or empty parts",
         )
     return name
+
+
+def upload_values(
+    name: str,
+    filename: str | None,
+    file_type: str,
+    generator: str | None,
+    status: FileStatus,
+) -> tuple[str, dict[str, Any], FileStatus]:
+    """An upload's file name, its file row's metadata and its status, validated."""
+    name = check_file_name(name)
+    meta = {
+        "filename": check_text("filename", filename or name.rsplit("/", 1)[-1], 255),
+        "file_type": check_text("file type", file_type, 64),
+        "generator": check_text("generator", generator, 255),
+    }
+    return name, meta, FileStatus(status)
 
 
 def dataset_values(spec: DatasetSpec) -> dict[str, Any]:

@@ -23,6 +23,30 @@ from etiket_sync_agent.store.local import lookups as q
 from etiket_sync_agent.store.local.infos import version_info
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What an upload does to a file's latest version (the rules in the module doc)."""
+
+    new_version: bool  # append version N+1 (1 for a new file)
+    changed: bool  # the content differs from the latest version's
+    status: FileStatus  # the status of the version the upload leaves current
+    touched: bool  # anything to write at all
+
+
+def decide(latest: tuple[str, FileStatus] | None, sha256: str, status: FileStatus) -> Decision:
+    """The rules for an upload of content ``sha256`` with ``status`` over the file's
+    ``latest`` version (its sha256 and status; None for a new file)."""
+    if latest is None:
+        return Decision(True, True, status, True)
+    old_sha256, old_status = latest
+    changed = old_sha256 != sha256
+    if changed and old_status is FileStatus.COMPLETE:
+        return Decision(True, True, status, True)
+    final = FileStatus.COMPLETE in (status, old_status)  # nothing turns complete into live
+    new_status = FileStatus.COMPLETE if final else status
+    return Decision(False, changed, new_status, changed or new_status is not old_status)
+
+
 @dataclass
 class GroupState:
     """What several uploads of one dataset in one transaction share."""
@@ -122,9 +146,10 @@ def record_upload(
         latest = q.one(session, q.LATEST_VERSION, {"q_file_id": file_id})
     now = utcnow()
     replaced: str | None = None
-    changed = latest is None or latest["sha256"] != staged.sha256
-    touched = changed
-    if latest is None or (changed and latest["status"] == FileStatus.COMPLETE.value):
+    was = None if latest is None else (latest["sha256"], FileStatus(latest["status"]))
+    decision = decide(was, staged.sha256, status)
+    changed, touched = decision.changed, decision.touched
+    if decision.new_version:
         new_version = {
             "file_id": file_id,
             "version": 1 if latest is None else latest["version"] + 1,
@@ -135,17 +160,12 @@ def record_upload(
             "modified": now,
         }
         session.execute(insert(q.VERSIONS), new_version)
-    else:
-        changes: dict[str, Any] = {}
+    elif touched:
+        changes: dict[str, Any] = {"status": decision.status.value, "modified": now}
         if changed:  # the latest version is live: replace its content in place
             replaced = latest["sha256"]
             changes.update(sha256=staged.sha256, size=staged.size)
-        final = FileStatus.COMPLETE.value in (status.value, latest["status"])
-        new_status = FileStatus.COMPLETE.value if final else status.value
-        touched = changed or new_status != latest["status"]
-        if touched:
-            changes.update(status=new_status, modified=now)
-            session.execute(q.UPDATE_VERSION, {"q_id": latest["id"], **changes})
+        session.execute(q.UPDATE_VERSION, {"q_id": latest["id"], **changes})
     if touched and group is not None:
         group.touched = True
     elif touched:
